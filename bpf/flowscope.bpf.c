@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * flowscope.bpf.c: counts every frame that crosses a TC or XDP hook, per flow
+ * (interface, direction, 5-tuple) and per interface.
+ *
+ * Entry points: flowscope_tc_ingress, flowscope_tc_egress (TCX or clsact) and
+ * flowscope_xdp_ingress. They share one parser (parse_frame) and one counting
+ * function (count_frame). They never drop or modify traffic: TC programs
+ * return TC_ACT_UNSPEC (TCX_NEXT), XDP returns XDP_PASS. The only change they
+ * may make to a packet is bpf_skb_pull_data() when a TC frame's headers are
+ * not in the linear area, which moves bytes without changing them.
+ *
+ * Only uapi structures are read (no kernel-internal struct), so the object
+ * needs no CO-RE relocations and loads unchanged on any kernel with the
+ * helpers it calls (>= 5.15).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "flowscope.h"
+
+#define EEXIST 17
+
+/* IPv6 extension headers the parser steps over before it gives up
+ * (FAIL_IPV6_EXT_LIMIT). Eight covers every chain RFC 8200 recommends. */
+#define IPV6_EXT_MAX 8
+/* How many bytes a TC program pulls into the linear area when the headers it
+ * needs are in paged fragments. */
+#define TC_PULL_LEN 128
+
+#ifndef IPPROTO_MH
+#define IPPROTO_MH 135
+#endif
+
+/* Knob (set between open and load): for the benchmark only. When non-zero the
+ * source port of every frame is replaced by a rolling counter modulo this
+ * value, so one BPF_PROG_TEST_RUN walks that many distinct flows. 0 in
+ * production, where the verifier removes the code. */
+const volatile __u32 bench_flow_spread = 0;
+
+/* Generation the programs count into (0 or 1). Written by user space through
+ * the mmap of .bss; read once per frame. See native/drain.cc. */
+__u32 active_gen = 0;
+/* Rolling counter behind bench_flow_spread. */
+__u32 bench_seq = 0;
+
+/*
+ * flows_gen0, flows_gen1: the flow maps of generation 0 and 1.
+ * Key: struct flow_key. Value: struct flow_value, one per CPU.
+ * max_entries is set by the loader before load (--flow-map-size).
+ * Preallocated, so an insert into a full map fails at once (-E2BIG) and the
+ * frame goes to iface_value.overflow_*.
+ */
+struct flow_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows_gen0 SEC(".maps"), flows_gen1 SEC(".maps");
+
+/*
+ * flow_gens: generation -> flow map.
+ * Key: __u32 generation. Value: the flow map of that generation.
+ * Never changes content; user space rewrites a slot with the same map only
+ * for the side effect that matters: the kernel waits for every running
+ * program (synchronize_rcu) before the update returns.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, FLOW_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct flow_map);
+} flow_gens SEC(".maps") = {
+	.values = { &flows_gen0, &flows_gen1 },
+};
+
+/*
+ * iface_stats: per-interface accounting.
+ * Key: struct iface_key (ifindex, direction, generation).
+ * Value: struct iface_value, one per CPU.
+ * The loader creates the entries of every attached interface up front; the
+ * program inserts one itself only for an interface it meets first.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct iface_key);
+	__type(value, struct iface_value);
+} iface_stats SEC(".maps");
+
+/*
+ * failures: datapath events by kind.
+ * Key: __u32 enum failure_kind. Value: __u64 count, one per CPU, cumulative.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FAIL_KIND_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} failures SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+struct ipv6_ext_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* What parse_frame found. */
+struct parse_result {
+	__u16 tcp_flags;
+	__u8 is_flow;   /* key is complete: count as a flow; else count in other_* */
+	__u8 failure;   /* enum failure_kind, or FAIL_KIND_COUNT for none */
+};
+
+static __always_inline void record_failure(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&failures, &kind);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline int is_truncation(__u8 failure)
+{
+	return failure == FAIL_TRUNCATED_L2 || failure == FAIL_TRUNCATED_L3 ||
+	       failure == FAIL_TRUNCATED_L4;
+}
+
+/* Ports (TCP, UDP, UDP-Lite, SCTP), TCP flags and ICMP type/code.
+ * A transport header cut short leaves the ports at 0. */
+static __always_inline void parse_l4(void *l4, void *data_end, struct flow_key *key,
+				     struct parse_result *res)
+{
+	__u8 *p = l4;
+
+	switch (key->proto) {
+	case IPPROTO_TCP:
+		/* ports (0-3) and the flag bytes (12-13) */
+		if ((void *)(p + 14) > data_end) {
+			res->failure = FAIL_TRUNCATED_L4;
+			return;
+		}
+		key->sport = ((__u16)p[0] << 8) | p[1];
+		key->dport = ((__u16)p[2] << 8) | p[3];
+		res->tcp_flags = p[13] | ((__u16)(p[12] & 1) << 8);
+		return;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+		if ((void *)(p + 4) > data_end) {
+			res->failure = FAIL_TRUNCATED_L4;
+			return;
+		}
+		key->sport = ((__u16)p[0] << 8) | p[1];
+		key->dport = ((__u16)p[2] << 8) | p[3];
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		/* ICMP in IPv6 or ICMPv6 in IPv4 is not ICMP: keep ports and type 0 */
+		if ((key->proto == IPPROTO_ICMP) != (key->family == 4))
+			return;
+		if ((void *)(p + 2) > data_end) {
+			res->failure = FAIL_TRUNCATED_L4;
+			return;
+		}
+		key->icmp_type = p[0];
+		key->icmp_code = p[1];
+		return;
+	}
+}
+
+static __always_inline void parse_ipv4(void *l3, void *data_end, struct flow_key *key,
+				       struct parse_result *res)
+{
+	struct iphdr *ip = l3;
+	__u32 hdr_len;
+
+	if ((void *)(ip + 1) > data_end) {
+		res->failure = FAIL_TRUNCATED_L3;
+		return;
+	}
+	hdr_len = ip->ihl * 4;
+	if (hdr_len < sizeof(*ip)) {
+		res->failure = FAIL_TRUNCATED_L3;
+		return;
+	}
+	key->family = 4;
+	__builtin_memcpy(key->src, &ip->saddr, 4);
+	__builtin_memcpy(key->dst, &ip->daddr, 4);
+	key->proto = ip->protocol;
+	res->is_flow = 1;
+
+	if (ip->frag_off & bpf_htons(0x1fff)) {
+		res->failure = FAIL_FRAGMENT;
+		return;
+	}
+	/* options cut short: the addresses are known, the transport header is not */
+	if (l3 + hdr_len > data_end) {
+		res->failure = FAIL_TRUNCATED_L3;
+		return;
+	}
+	parse_l4(l3 + hdr_len, data_end, key, res);
+}
+
+static __always_inline void parse_ipv6(void *l3, void *data_end, struct flow_key *key,
+				       struct parse_result *res)
+{
+	struct ipv6hdr *ip6 = l3;
+	void *hdr = ip6 + 1;
+	__u8 nexthdr;
+	int i;
+
+	if ((void *)(ip6 + 1) > data_end) {
+		res->failure = FAIL_TRUNCATED_L3;
+		return;
+	}
+	key->family = 6;
+	__builtin_memcpy(key->src, &ip6->saddr, 16);
+	__builtin_memcpy(key->dst, &ip6->daddr, 16);
+	res->is_flow = 1;
+	nexthdr = ip6->nexthdr;
+
+#pragma unroll
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		struct ipv6_ext_hdr *ext = hdr;
+		struct ipv6_frag_hdr *frag = hdr;
+
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_MH:
+			if ((void *)(ext + 1) > data_end)
+				goto truncated;
+			nexthdr = ext->nexthdr;
+			hdr += (ext->hdrlen + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			if ((void *)(ext + 1) > data_end)
+				goto truncated;
+			nexthdr = ext->nexthdr;
+			hdr += (ext->hdrlen + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT:
+			if ((void *)(frag + 1) > data_end)
+				goto truncated;
+			nexthdr = frag->nexthdr;
+			if (frag->frag_off & bpf_htons(0xfff8)) {
+				key->proto = nexthdr;
+				res->failure = FAIL_FRAGMENT;
+				return;
+			}
+			hdr += sizeof(*frag);
+			break;
+		default:
+			key->proto = nexthdr;
+			parse_l4(hdr, data_end, key, res);
+			return;
+		}
+	}
+	key->proto = nexthdr;
+	res->failure = FAIL_IPV6_EXT_LIMIT;
+	return;
+truncated:
+	key->proto = nexthdr;
+	res->failure = FAIL_TRUNCATED_L4;
+}
+
+/* Fills key (which the caller zeroed) from an Ethernet frame. */
+static __always_inline void parse_frame(void *data, void *data_end, struct flow_key *key,
+					struct parse_result *res)
+{
+	struct ethhdr *eth = data;
+	void *cur = eth + 1;
+	__be16 proto;
+	int i;
+
+	res->tcp_flags = 0;
+	res->is_flow = 0;
+	res->failure = FAIL_KIND_COUNT;
+	if (cur > data_end) {
+		res->failure = FAIL_TRUNCATED_L2;
+		return;
+	}
+	proto = eth->h_proto;
+
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		struct vlan_hdr *vlan = cur;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vlan + 1) > data_end) {
+			res->failure = FAIL_TRUNCATED_L2;
+			return;
+		}
+		proto = vlan->encapsulated_proto;
+		cur = vlan + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP))
+		parse_ipv4(cur, data_end, key, res);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		parse_ipv6(cur, data_end, key, res);
+	else if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		res->failure = FAIL_VLAN_LIMIT;
+}
+
+static __always_inline struct iface_value *iface_counters(__u32 ifindex, __u8 direction, __u32 gen)
+{
+	struct iface_key ik = { .ifindex = ifindex, .direction = direction, .gen = gen };
+	struct iface_value *iv = bpf_map_lookup_elem(&iface_stats, &ik);
+
+	if (iv)
+		return iv;
+	{
+		struct iface_value zero = {};
+
+		/* -EEXIST: another CPU created it meanwhile, fine */
+		bpf_map_update_elem(&iface_stats, &ik, &zero, BPF_NOEXIST);
+	}
+	return bpf_map_lookup_elem(&iface_stats, &ik);
+}
+
+static __always_inline void add_to_flow(struct flow_value *fv, __u64 len, __u64 now, __u16 tcp_flags)
+{
+	fv->packets += 1;
+	fv->bytes += len;
+	if (!fv->first_seen_ns)
+		fv->first_seen_ns = now;
+	fv->last_seen_ns = now;
+	fv->tcp_flags |= tcp_flags;
+}
+
+/* Counts one frame whose parse is done. Every frame lands in iface packets and
+ * bytes and in exactly one of: a flow, other_*, overflow_*. */
+static __always_inline void count_frame(__u32 ifindex, __u8 direction, __u64 len,
+					struct flow_key *key, struct parse_result *res)
+{
+	__u32 gen = *(volatile __u32 *)&active_gen & 1;
+	struct iface_value *iv;
+	struct flow_value *fv;
+	void *flows;
+	__u64 now;
+
+	if (res->failure != FAIL_KIND_COUNT)
+		record_failure(res->failure);
+
+	iv = iface_counters(ifindex, direction, gen);
+	if (!iv) {
+		record_failure(FAIL_IFACE_MAP_FULL);
+		return;
+	}
+	iv->packets += 1;
+	iv->bytes += len;
+	if (!res->is_flow) {
+		iv->other_packets += 1;
+		iv->other_bytes += len;
+		return;
+	}
+
+	key->ifindex = ifindex;
+	key->direction = direction;
+	if (bench_flow_spread)
+		key->sport = bench_seq++ % bench_flow_spread;
+
+	flows = bpf_map_lookup_elem(&flow_gens, &gen);
+	if (!flows)
+		goto overflow; /* cannot happen: both slots are set at load */
+	now = bpf_ktime_get_ns();
+	fv = bpf_map_lookup_elem(flows, key);
+	if (fv) {
+		add_to_flow(fv, len, now, res->tcp_flags);
+		return;
+	}
+	{
+		struct flow_value nv = {
+			.packets = 1,
+			.bytes = len,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.tcp_flags = res->tcp_flags,
+		};
+		long err = bpf_map_update_elem(flows, key, &nv, BPF_NOEXIST);
+
+		if (!err)
+			return;
+		if (err == -EEXIST) {
+			/* another CPU inserted it first; our CPU's slot starts at zero */
+			fv = bpf_map_lookup_elem(flows, key);
+			if (fv) {
+				add_to_flow(fv, len, now, res->tcp_flags);
+				return;
+			}
+		}
+	}
+overflow:
+	record_failure(FAIL_FLOW_MAP_FULL);
+	iv->overflow_packets += 1;
+	iv->overflow_bytes += len;
+}
+
+static __always_inline void count_skb(struct __sk_buff *skb, __u8 direction)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct flow_key key = {};
+	struct parse_result res;
+
+	parse_frame(data, data_end, &key, &res);
+	/* Headers in paged fragments: pull them into the linear area and parse
+	 * again. Only truncated-looking frames pay for this. */
+	if (is_truncation(res.failure) && skb->len > (__u32)(data_end - data)) {
+		__u32 want = skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN;
+
+		if (bpf_skb_pull_data(skb, want) == 0) {
+			data = (void *)(long)skb->data;
+			data_end = (void *)(long)skb->data_end;
+			__builtin_memset(&key, 0, sizeof(key));
+			parse_frame(data, data_end, &key, &res);
+		} else {
+			record_failure(FAIL_PULL_FAILED);
+		}
+	}
+	count_frame(skb->ifindex, direction, skb->len, &key, &res);
+}
+
+SEC("tc")
+int flowscope_tc_ingress(struct __sk_buff *skb)
+{
+	count_skb(skb, FLOW_DIR_INGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int flowscope_tc_egress(struct __sk_buff *skb)
+{
+	count_skb(skb, FLOW_DIR_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int flowscope_xdp_ingress(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct flow_key key = {};
+	struct parse_result res;
+
+	parse_frame(data, data_end, &key, &res);
+	count_frame(ctx->ingress_ifindex, FLOW_DIR_INGRESS, data_end - data, &key, &res);
+	return XDP_PASS;
+}
+
+/* Baselines for bench/: the cheapest program of each type, loaded from the
+ * same object so the benchmark compares like with like. */
+SEC("tc")
+int flowscope_bench_empty_tc(struct __sk_buff *skb)
+{
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int flowscope_bench_empty_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

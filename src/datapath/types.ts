@@ -1,0 +1,114 @@
+/**
+ * The interface between the kernel datapath (src/datapath/, native/, bpf/) and
+ * the flow service. The service only sees these types, so it can be driven by
+ * the real kernel source or by a synthetic one of the same shape in tests.
+ */
+
+export type Direction = 'ingress' | 'egress';
+export type HookMode = 'tc' | 'xdp';
+
+/** Names of the datapath failure counters, in the order of enum failure_kind in bpf/flowscope.h. */
+export const FAILURE_NAMES = [
+  'flow_map_full',
+  'iface_map_full',
+  'truncated_l2',
+  'truncated_l3',
+  'truncated_l4',
+  'ipv6_ext_limit',
+  'fragment',
+  'vlan_limit',
+  'pull_failed',
+] as const;
+export type FailureName = (typeof FAILURE_NAMES)[number];
+
+/**
+ * Flows drained in one poll, as a struct-of-arrays view over the addon's
+ * buffer: no object per flow until the caller asks for one. Index i runs from
+ * 0 to count - 1. Counts are deltas: what the kernel counted for the flow
+ * since the previous drain.
+ */
+export interface FlowBatch {
+  readonly count: number;
+  ifindex(i: number): number;
+  direction(i: number): Direction;
+  family(i: number): 4 | 6;
+  /** IP protocol number */
+  proto(i: number): number;
+  sport(i: number): number;
+  dport(i: number): number;
+  icmpType(i: number): number;
+  icmpCode(i: number): number;
+  packets(i: number): number;
+  bytes(i: number): number;
+  /** union of TCP flag bits (FIN=1 … CWR=128, NS=256) */
+  tcpFlags(i: number): number;
+  /** wall-clock time (ms since the epoch) of the first / last frame in this delta */
+  firstSeenMs(i: number): number;
+  lastSeenMs(i: number): number;
+  /** source / destination address in canonical text (RFC 5952 for IPv6) */
+  src(i: number): string;
+  dst(i: number): string;
+  /**
+   * A string that identifies the flow (ifindex, direction, 5-tuple, ICMP
+   * type/code) and is equal for equal flows across batches: use it as a map key.
+   */
+  key(i: number): string;
+}
+
+/** What the kernel counted for one interface and direction since the previous drain. */
+export interface InterfaceDelta {
+  ifindex: number;
+  direction: Direction;
+  /** every frame that crossed the hook */
+  packets: number;
+  bytes: number;
+  /** frames that are not flows: non-IP, or IP too short to carry addresses */
+  otherPackets: number;
+  otherBytes: number;
+  /** IP frames that found the flow map full: counted here, not in any flow */
+  overflowPackets: number;
+  overflowBytes: number;
+}
+
+export interface DrainResult {
+  flows: FlowBatch;
+  /**
+   * One entry per interface and direction that saw frames since the previous
+   * drain. Invariant, exact for every drain: packets == sum of flow packets of
+   * that interface and direction + otherPackets + overflowPackets (same for bytes).
+   */
+  interfaces: InterfaceDelta[];
+  /** cumulative datapath event counters since load, by name */
+  failures: Record<FailureName, number>;
+  /** wall-clock time (ms since the epoch) at which the drained generation was closed */
+  closedAtMs: number;
+  /** how long the drain took, in ns: flip + wait for running programs + map walk */
+  durationNs: number;
+}
+
+export interface Attachment {
+  ifindex: number;
+  iface: string;
+  mode: HookMode;
+  /** how the hooks are attached: 'tcx' and 'xdp-link' die with the process, 'clsact' is removed by close() and by the next start */
+  tcMechanism: 'tcx' | 'clsact';
+}
+
+export interface FlowSourceStats {
+  /** max entries of each flow map (one generation) */
+  flowMapCapacity: number;
+  /** flows in the last drained generation */
+  lastDrainFlows: number;
+}
+
+/** The datapath as the service sees it. */
+export interface FlowSource {
+  attach(iface: string, mode: HookMode): Promise<Attachment>;
+  detach(iface: string): Promise<void>;
+  attachments(): Attachment[];
+  /** Drains one generation. Never runs two drains at once (a second call waits for the first). */
+  drain(): Promise<DrainResult>;
+  stats(): FlowSourceStats;
+  /** Detaches everything and frees the kernel objects. Idempotent. */
+  close(): Promise<void>;
+}
