@@ -1,0 +1,37 @@
+/** Looks up network interfaces by name in /sys/class/net (the netns of this process). */
+import { readFileSync, readdirSync } from 'node:fs';
+
+export class InterfaceNotFoundError extends Error {
+  constructor(readonly iface: string) {
+    super(`no such interface: ${iface} (see \`ip link\`)`);
+    this.name = 'InterfaceNotFoundError';
+  }
+}
+
+const IFNAME = /^[^\s/:]{1,15}$/;
+
+export function ifindexOf(iface: string): number {
+  if (!IFNAME.test(iface)) throw new InterfaceNotFoundError(iface);
+  try {
+    return Number(readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8').trim());
+  } catch {
+    throw new InterfaceNotFoundError(iface);
+  }
+}
+
+export function listInterfaces(): string[] {
+  return readdirSync('/sys/class/net');
+}
+
+/** The kernel's own counters of an interface, as /sys/class/net/IFACE/statistics has them. */
+export interface KernelInterfaceCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+}
+
+export function kernelCounters(iface: string): KernelInterfaceCounters {
+  const read = (name: string) => Number(readFileSync(`/sys/class/net/${iface}/statistics/${name}`, 'utf8').trim());
+  return { rxPackets: read('rx_packets'), rxBytes: read('rx_bytes'), txPackets: read('tx_packets'), txBytes: read('tx_bytes') };
+}

@@ -1,0 +1,35 @@
+/**
+ * Byte layout of the records the addon hands over (struct flow_record and
+ * struct iface_record in bpf/flowscope.h). test/datapath/layout.test.ts locks
+ * these numbers against the compiled C structs.
+ */
+export const FLOW_KEY = {
+  size: 48, ifindex: 0, sport: 4, dport: 6, src: 8, dst: 24,
+  family: 40, direction: 41, proto: 42, icmp_type: 43, icmp_code: 44, pad: 45,
+} as const;
+
+export const FLOW_VALUE = {
+  size: 40, packets: 0, bytes: 8, first_seen_ns: 16, last_seen_ns: 24, tcp_flags: 32, pad: 34,
+} as const;
+
+export const FLOW_RECORD = { size: 88, key: 0, value: 48 } as const;
+
+export const IFACE_KEY = { size: 8, ifindex: 0, direction: 4, gen: 5, pad: 6 } as const;
+
+export const IFACE_VALUE = {
+  size: 48, packets: 0, bytes: 8, other_packets: 16, other_bytes: 24, overflow_packets: 32, overflow_bytes: 40,
+} as const;
+
+export const IFACE_RECORD = { size: 56, key: 0, value: 8 } as const;
+
+/** Bytes of a flow record that identify the flow (through icmp_code). */
+export const FLOW_IDENTITY_BYTES = FLOW_KEY.icmp_code + 1;
+
+/** enum tcp_flag bits, in the order the contract names them. */
+export const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const;
+
+export function tcpFlagNames(bits: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < TCP_FLAG_NAMES.length; i++) if (bits & (1 << i)) names.push(TCP_FLAG_NAMES[i]);
+  return names;
+}

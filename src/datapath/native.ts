@@ -1,0 +1,86 @@
+/**
+ * Loads the native addon (native/, built by node-gyp) and types its surface.
+ * Arguments are validated here and in flow-source.ts; the C++ side trusts them.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface NativeDatapathOptions {
+  flowMapEntries: number;
+  ifaceMapEntries: number;
+  benchFlowSpread: number;
+  loadBenchPrograms: boolean;
+}
+
+export type NativeHook = 'tc-ingress' | 'tc-egress' | 'xdp';
+export type NativeMechanism = 'tcx' | 'clsact';
+
+export interface NativeDrainResult {
+  /** flowCount records of struct flow_record (layout.ts) */
+  flows: Buffer;
+  flowCount: number;
+  /** ifaceCount records of struct iface_record */
+  ifaces: Buffer;
+  ifaceCount: number;
+  /** cumulative, indexed by enum failure_kind */
+  failures: number[];
+  closedRealtimeNs: number;
+  closedMonoNs: number;
+  barrierNs: number;
+  durationNs: number;
+}
+
+export interface NativeInfo {
+  ncpus: number;
+  flowMapEntries: number;
+  activeGen: number;
+  mapIds: Record<'flows_gen0' | 'flows_gen1' | 'flow_gens' | 'iface_stats' | 'failures', number>;
+  progIds: Record<'flowscope_tc_ingress' | 'flowscope_tc_egress' | 'flowscope_xdp_ingress', number>;
+  layout: Record<string, Record<string, number>> & { failureKinds: number };
+}
+
+export interface NativeDatapath {
+  attach(ifindex: number, hook: NativeHook, mechanism: NativeMechanism): { handle: number; mechanism: 'tcx' | 'clsact' | 'xdp-link' };
+  detach(handle: number): void;
+  removeStale(ifindex: number): number;
+  drain(): Promise<NativeDrainResult>;
+  testRun(program: string, frame: Buffer, repeat: number): Promise<{ retval: number; durationNs: number }>;
+  info(): NativeInfo;
+  close(): void;
+}
+
+/** An error from the addon: errno, the failed call and what to do about it. */
+export interface NativeError extends Error {
+  errno?: number;
+  code?: string;
+  syscall?: string;
+  hint?: string;
+}
+
+interface NativeModule {
+  Datapath: new (options: NativeDatapathOptions) => NativeDatapath;
+}
+
+let cached: NativeModule | undefined;
+
+export function addonPath(): string {
+  // src/datapath/native.ts and dist/datapath/native.js are both two levels below the root.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.resolve(here, '..', '..', 'native', 'build', 'Release', 'flowscope.node');
+}
+
+export function loadNative(): NativeModule {
+  if (cached) return cached;
+  const file = addonPath();
+  try {
+    cached = createRequire(import.meta.url)(file) as NativeModule;
+    return cached;
+  } catch (err) {
+    const reason = (err as Error).message.split('\n')[0];
+    throw new Error(
+      `cannot load flowscope's native addon ${file} (${reason}): build it with \`npm run build\` ` +
+        '(it needs clang, libbpf-dev, pkg-config and g++: `sudo npm run setup` installs them)',
+    );
+  }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Sends a known amount of traffic; run inside a test namespace with
+// `ip netns exec NS node traffic.mjs ...`. Prints one JSON line of what it sent.
+//   udp  HOST PORT COUNT PAYLOAD [SPORT]   COUNT datagrams of PAYLOAD bytes
+//   tcp  HOST PORT BYTES                   connects, writes BYTES, closes
+//   udp-sink PORT SECONDS                  receives UDP (keeps ICMP unreachables away)
+//   tcp-sink PORT SECONDS                  accepts TCP and discards
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+const [mode, ...args] = process.argv.slice(2);
+const done = (o) => { process.stdout.write(JSON.stringify(o) + '\n'); };
+
+if (mode === 'udp') {
+  const [host, port, count, payload, sport] = args;
+  const family = host.includes(':') ? 'udp6' : 'udp4';
+  const sock = dgram.createSocket(family);
+  const buf = Buffer.alloc(Number(payload), 0x61);
+  sock.bind(Number(sport ?? 0), () => {
+    let sent = 0;
+    const next = () => {
+      if (sent === Number(count)) {
+        sock.close();
+        done({ sent, payload: buf.length, sport: sock.address?.()?.port });
+        return;
+      }
+      sock.send(buf, Number(port), host, (err) => {
+        if (err) { console.error(err.message); process.exit(1); }
+        sent++;
+        // pace a little so the receiving queue never overflows
+        if (sent % 64 === 0) setTimeout(next, 1); else next();
+      });
+    };
+    next();
+  });
+} else if (mode === 'tcp') {
+  const [host, port, bytes] = args;
+  const sock = net.connect({ host, port: Number(port) }, () => {
+    sock.end(Buffer.alloc(Number(bytes), 0x62));
+  });
+  sock.on('close', () => done({ sent: Number(bytes) }));
+  sock.on('error', (e) => { console.error(e.message); process.exit(1); });
+} else if (mode === 'udp-sink') {
+  const [port, seconds] = args;
+  const s4 = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+  let received = 0;
+  s4.on('message', () => received++);
+  s4.bind(Number(port), () => process.stdout.write('ready\n'));
+  setTimeout(() => { s4.close(); done({ received }); }, Number(seconds) * 1000);
+} else if (mode === 'tcp-sink') {
+  const [port, seconds] = args;
+  let received = 0;
+  const srv = net.createServer((c) => c.on('data', (d) => (received += d.length)));
+  srv.listen(Number(port), '::', () => process.stdout.write('ready\n'));
+  setTimeout(() => { srv.close(); done({ received }); process.exit(0); }, Number(seconds) * 1000);
+} else {
+  console.error('usage: traffic.mjs udp|tcp|udp-sink|tcp-sink ...');
+  process.exit(2);
+}
