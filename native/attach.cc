@@ -62,17 +62,17 @@ static bpf_tc_opts ClsactOpts() {
   return o;
 }
 
-static SysError AttachClsact(int prog_fd, int ifindex, Hook hook, Attachment* out) {
+static SysError AttachClsact(int prog_fd, int ifindex, Hook hook, bool own_existing, Attachment* out) {
   bpf_tc_hook h = ClsactHook(ifindex, hook);
   int err = bpf_tc_hook_create(&h);
-  bool created = err == 0;
+  bool created = err == 0 || (err == -EEXIST && own_existing);
   if (err && err != -EEXIST) return Fail(err, "bpf_tc_hook_create(clsact)", ifindex);
 
   bpf_tc_opts o = ClsactOpts();
   o.prog_fd = prog_fd;
   err = bpf_tc_attach(&h, &o);
   if (err) {
-    if (created) {
+    if (created && !own_existing) {
       h.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
       bpf_tc_hook_destroy(&h);
     }
@@ -88,7 +88,7 @@ static SysError AttachClsact(int prog_fd, int ifindex, Hook hook, Attachment* ou
 }
 
 SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism,
-                       Attachment* out) {
+                       bool own_existing_clsact, Attachment* out) {
   int prog_fd = bpf_program__fd(prog);
   if (prog_fd < 0) return Fail(prog_fd, "bpf_program__fd", ifindex);
   Attachment a;
@@ -120,7 +120,7 @@ SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanis
                           (hook == Hook::TcIngress ? "INGRESS" : "EGRESS") + ")", ifindex);
   }
   a.mechanism = Mechanism::Clsact;
-  SysError e = AttachClsact(prog_fd, ifindex, hook, &a);
+  SysError e = AttachClsact(prog_fd, ifindex, hook, own_existing_clsact, &a);
   if (e.failed()) return e;
   *out = a;
   return SysError{};

@@ -36,9 +36,11 @@ const char* MechanismName(Mechanism m);
 
 // Attaches prog at hook on ifindex. For tc hooks, `mechanism` is Tcx (falls
 // back to Clsact when the kernel has no TCX) or Clsact (forced).
+// `own_existing_clsact`: a clsact qdisc already there was created by a dead
+// flowscope (its filters were just removed), so this attachment owns it.
 // Returns a failed SysError on error, with `out` untouched.
 SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism,
-                       Attachment* out);
+                       bool own_existing_clsact, Attachment* out);
 
 // Detaches exactly what AttachProgram attached. Errors are returned, not thrown:
 // detaching also runs from destructors.

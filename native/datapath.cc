@@ -161,8 +161,10 @@ Napi::Value Datapath::Attach(const Napi::CallbackInfo& info) {
 
   PrecreateIfaceEntries(env, ifindex);
   auto a = std::make_unique<Attachment>();
-  SysError e = AttachProgram(prog, ifindex, hook, mech, a.get());
+  bool adopt = adopted_clsact_.count(ifindex) > 0;
+  SysError e = AttachProgram(prog, ifindex, hook, mech, adopt, a.get());
   if (e.failed()) throw ToJsError(env, e);
+  if (adopt && a->created_clsact) adopted_clsact_.erase(ifindex);
 
   uint32_t handle = next_handle_++;
   Napi::Object result = Napi::Object::New(env);
@@ -203,6 +205,7 @@ Napi::Value Datapath::RemoveStale(const Napi::CallbackInfo& info) {
   SysError e;
   int removed = RemoveStaleClsact(ifindex, &e);
   if (e.failed()) throw ToJsError(env, e);
+  if (removed > 0) adopted_clsact_.insert(ifindex);
   return Napi::Number::New(env, removed);
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "attach.h"
@@ -44,6 +45,9 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   // Attachments by handle id, as returned to JS.
   std::map<uint32_t, std::unique_ptr<Attachment>> attachments_;
   uint32_t next_handle_ = 1;
+  // Interfaces whose clsact qdisc was left by a dead flowscope (RemoveStale
+  // removed its filters): the next clsact attachment there owns the qdisc.
+  std::set<int> adopted_clsact_;
   // A drain or test run is running on the thread pool.
   std::atomic<bool> busy_{false};
 };

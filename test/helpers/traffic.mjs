@@ -3,6 +3,7 @@
 // `ip netns exec NS node traffic.mjs ...`. Prints one JSON line of what it sent.
 //   udp  HOST PORT COUNT PAYLOAD [SPORT]   COUNT datagrams of PAYLOAD bytes
 //   tcp  HOST PORT BYTES                   connects, writes BYTES, closes
+//   udp-many HOST PORT COUNT PAYLOAD       one datagram from each of COUNT sockets (COUNT flows)
 //   udp-sink PORT SECONDS                  receives UDP (keeps ICMP unreachables away)
 //   tcp-sink PORT SECONDS                  accepts TCP and discards
 import dgram from 'node:dgram';
@@ -20,8 +21,9 @@ if (mode === 'udp') {
     let sent = 0;
     const next = () => {
       if (sent === Number(count)) {
+        const port = sock.address().port;
         sock.close();
-        done({ sent, payload: buf.length, sport: sock.address?.()?.port });
+        done({ sent, payload: buf.length, sport: port });
         return;
       }
       sock.send(buf, Number(port), host, (err) => {
@@ -33,6 +35,25 @@ if (mode === 'udp') {
     };
     next();
   });
+} else if (mode === 'udp-many') {
+  const [host, port, count, payload] = args;
+  const family = host.includes(':') ? 'udp6' : 'udp4';
+  const buf = Buffer.alloc(Number(payload), 0x63);
+  const ports = new Set();
+  let sent = 0;
+  const one = () => {
+    if (sent === Number(count)) { done({ sent, flows: ports.size }); return; }
+    const sock = dgram.createSocket(family);
+    sock.bind(0, () => {
+      ports.add(sock.address().port);
+      sock.send(buf, Number(port), host, (err) => {
+        if (err) { console.error(err.message); process.exit(1); }
+        sent++;
+        sock.close(one);
+      });
+    });
+  };
+  one();
 } else if (mode === 'tcp') {
   const [host, port, bytes] = args;
   const sock = net.connect({ host, port: Number(port) }, () => {

@@ -1,0 +1,85 @@
+/**
+ * Drains a source until the interface's kernel counters stop moving across a
+ * drain, so the sum of everything drained since `before` covers exactly the
+ * counters' delta since `before`. Returns every drain, for per-drain checks.
+ */
+import type { DrainResult, FlowSource } from '../../src/datapath/types.js';
+import { kernelCounters, type KernelInterfaceCounters } from '../../src/datapath/interfaces.js';
+
+const same = (a: KernelInterfaceCounters, b: KernelInterfaceCounters) =>
+  a.rxPackets === b.rxPackets && a.txPackets === b.txPackets && a.rxBytes === b.rxBytes && a.txBytes === b.txBytes;
+
+export async function drainUntilQuiet(source: FlowSource, iface: string, settleMs = 200): Promise<{ drains: DrainResult[]; after: KernelInterfaceCounters }> {
+  const drains: DrainResult[] = [];
+  for (let attempt = 0; attempt < 50; attempt++) {
+    await new Promise((r) => setTimeout(r, settleMs));
+    const before = kernelCounters(iface);
+    drains.push(await source.drain());
+    const after = kernelCounters(iface);
+    if (same(before, after)) return { drains, after };
+  }
+  throw new Error(`${iface} never went quiet`);
+}
+
+/** Flow totals by a readable key, summed over drains. */
+export interface FlowTotal {
+  direction: string;
+  family: number;
+  src: string;
+  dst: string;
+  proto: number;
+  sport: number;
+  dport: number;
+  icmpType: number;
+  packets: number;
+  bytes: number;
+  tcpFlags: number;
+}
+
+export function sumFlows(drains: DrainResult[], ifindex: number): Map<string, FlowTotal> {
+  const out = new Map<string, FlowTotal>();
+  for (const d of drains) {
+    const f = d.flows;
+    for (let i = 0; i < f.count; i++) {
+      if (f.ifindex(i) !== ifindex) continue;
+      const key = `${f.direction(i)} ${f.src(i)}:${f.sport(i)} > ${f.dst(i)}:${f.dport(i)} p${f.proto(i)} t${f.icmpType(i)}`;
+      const t = out.get(key) ?? {
+        direction: f.direction(i), family: f.family(i), src: f.src(i), dst: f.dst(i), proto: f.proto(i),
+        sport: f.sport(i), dport: f.dport(i), icmpType: f.icmpType(i), packets: 0, bytes: 0, tcpFlags: 0,
+      };
+      t.packets += f.packets(i);
+      t.bytes += f.bytes(i);
+      t.tcpFlags |= f.tcpFlags(i);
+      out.set(key, t);
+    }
+  }
+  return out;
+}
+
+/** Interface totals by direction over drains, and a check of each drain's own invariant. */
+export function sumInterface(drains: DrainResult[], ifindex: number) {
+  const total = { ingress: { packets: 0, bytes: 0, other: 0, overflow: 0 }, egress: { packets: 0, bytes: 0, other: 0, overflow: 0 } };
+  const violations: string[] = [];
+  for (const d of drains) {
+    for (const i of d.interfaces) {
+      if (i.ifindex !== ifindex) continue;
+      const t = total[i.direction];
+      t.packets += i.packets;
+      t.bytes += i.bytes;
+      t.other += i.otherPackets;
+      t.overflow += i.overflowPackets;
+      let fp = 0;
+      let fb = 0;
+      for (let k = 0; k < d.flows.count; k++) {
+        if (d.flows.ifindex(k) === ifindex && d.flows.direction(k) === i.direction) {
+          fp += d.flows.packets(k);
+          fb += d.flows.bytes(k);
+        }
+      }
+      if (fp + i.otherPackets + i.overflowPackets !== i.packets || fb + i.otherBytes + i.overflowBytes !== i.bytes) {
+        violations.push(`${i.direction}: flows ${fp}/${fb} + other ${i.otherPackets}/${i.otherBytes} + overflow ${i.overflowPackets}/${i.overflowBytes} != ${i.packets}/${i.bytes}`);
+      }
+    }
+  }
+  return { total, violations };
+}

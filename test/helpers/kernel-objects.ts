@@ -1,0 +1,39 @@
+/** What the kernel has attached or loaded, as the admin tools show it. */
+import { execFileSync } from 'node:child_process';
+
+export function loadedProgramIds(): Set<number> {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number }[];
+  return new Set(progs.map((p) => p.id));
+}
+
+/** ids among `ids` that the kernel still has loaded */
+export function stillLoaded(ids: number[]): number[] {
+  const loaded = loadedProgramIds();
+  return ids.filter((id) => loaded.has(id));
+}
+
+export function tcFilters(iface: string, where: 'ingress' | 'egress'): string {
+  try {
+    return execFileSync('tc', ['filter', 'show', 'dev', iface, where], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** whether `ip link` shows an XDP program on the interface */
+export function hasXdp(iface: string): boolean {
+  return /\bxdp/.test(execFileSync('ip', ['link', 'show', 'dev', iface], { encoding: 'utf8' }));
+}
+
+export function hasClsact(iface: string): boolean {
+  return execFileSync('tc', ['qdisc', 'show', 'dev', iface], { encoding: 'utf8' }).includes('clsact');
+}
+
+/** Polls until check() is true (programs are freed after an RCU grace period). */
+export async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
