@@ -53,8 +53,8 @@ struct flow_key {
 struct flow_value {
 	__u64 packets;        /* frames counted */
 	__u64 bytes;          /* sum of the L2 frame lengths (skb->len at TC, data_end - data at XDP) */
-	__u64 first_seen_ns;  /* CLOCK_MONOTONIC of the first frame on this CPU in this generation */
-	__u64 last_seen_ns;   /* CLOCK_MONOTONIC of the last frame on this CPU in this generation */
+	__u64 first_seen_ns;  /* CLOCK_MONOTONIC, tick resolution, of the first frame on this CPU in this generation */
+	__u64 last_seen_ns;   /* CLOCK_MONOTONIC, tick resolution, of the last frame on this CPU in this generation */
 	__u16 tcp_flags;      /* union of enum tcp_flag bits seen */
 	__u16 pad[3];         /* always zero */
 };
@@ -84,18 +84,30 @@ struct iface_key {
 };
 
 /*
- * Value of iface_stats (per CPU). Every frame that crosses a hook is counted
- * in packets/bytes, and in exactly one of: a flow entry, the other_* bucket,
- * or the overflow_* bucket. So, per interface, direction and generation:
- *   packets == sum(flow packets) + other_packets + overflow_packets
- * and the same for bytes.
+ * Value of iface_stats (per CPU): the frames of an interface that are in no
+ * flow. A frame that is in a flow is counted in its flow entry only, so the
+ * hot path makes one map update; the interface's totals are the sum of its
+ * flows plus these (struct iface_totals, computed by the addon per drain).
  */
 struct iface_value {
-	__u64 packets;           /* all frames */
-	__u64 bytes;             /* all bytes */
 	__u64 other_packets;     /* frames that are not a flow: non-IP, or IP too short to carry addresses */
 	__u64 other_bytes;
 	__u64 overflow_packets;  /* IP frames that found the flow map full */
+	__u64 overflow_bytes;
+};
+
+/*
+ * Everything one interface and direction saw in one generation. Every frame
+ * that crosses a hook is in exactly one of: a flow, other_*, overflow_*. So
+ *   packets == sum(flow packets) + other_packets + overflow_packets
+ * and the same for bytes.
+ */
+struct iface_totals {
+	__u64 packets;           /* all frames */
+	__u64 bytes;             /* all bytes (L2 frame length, as for flows) */
+	__u64 other_packets;
+	__u64 other_bytes;
+	__u64 overflow_packets;
 	__u64 overflow_bytes;
 };
 
@@ -106,7 +118,7 @@ struct iface_value {
  */
 enum failure_kind {
 	FAIL_FLOW_MAP_FULL = 0,      /* flow update failed: map full (frame counted in overflow_*) */
-	FAIL_IFACE_MAP_FULL = 1,     /* iface_stats update failed: the frame is not counted at all */
+	FAIL_IFACE_MAP_FULL = 1,     /* iface_stats full: a non-flow or overflow frame is not counted at all */
 	FAIL_TRUNCATED_L2 = 2,       /* shorter than its Ethernet/VLAN headers (counted in other_*) */
 	FAIL_TRUNCATED_L3 = 3,       /* IP header cut short or IHL < 5 (other_*), or IPv4 options cut short (flow, ports 0) */
 	FAIL_TRUNCATED_L4 = 4,       /* transport header cut short (flow with ports 0) */
@@ -118,19 +130,16 @@ enum failure_kind {
 };
 
 /*
- * The record the addon hands to TypeScript for one drained flow: the key and
- * the value summed over CPUs (packets, bytes summed; first_seen min; last_seen
- * max; tcp_flags OR-ed). Decoded by src/datapath/layout.ts.
+ * The addon hands a drain's flows to TypeScript as two arrays in one buffer:
+ * capacity struct flow_key, then capacity struct flow_value summed over CPUs
+ * (packets, bytes summed; first_seen min; last_seen max; tcp_flags OR-ed).
+ * Decoded by src/datapath/flow-batch.ts.
  */
-struct flow_record {
-	struct flow_key key;
-	struct flow_value value;
-};
 
-/* The record the addon hands to TypeScript for one interface counter. */
+/* The record the addon hands to TypeScript for one interface and direction. */
 struct iface_record {
-	struct iface_key key;     /* 8 bytes: value starts 8-byte aligned */
-	struct iface_value value;
+	struct iface_key key;        /* 8 bytes: totals start 8-byte aligned */
+	struct iface_totals totals;
 };
 
 #endif /* FLOWSCOPE_H */

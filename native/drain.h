@@ -14,6 +14,21 @@ namespace flowscope {
 
 class Datapath;
 
+// An anonymous mapping (huge pages where the kernel gives them) that holds a
+// drain's flows. Freed by the ArrayBuffer's finalizer, or by the worker if it
+// never reached JS.
+struct FlowRegion {
+  void* base = nullptr;
+  size_t length = 0;
+  size_t capacity = 0;  // flows
+  flow_key* keys() const { return static_cast<flow_key*>(base); }
+  flow_value* values() const {
+    return reinterpret_cast<flow_value*>(static_cast<char*>(base) + capacity * sizeof(flow_key));
+  }
+  static FlowRegion* Create(size_t capacity);
+  static void Destroy(FlowRegion* r);
+};
+
 class DrainWorker : public Napi::AsyncWorker {
  public:
   DrainWorker(Napi::Env env, Datapath* dp);
@@ -29,6 +44,7 @@ class DrainWorker : public Napi::AsyncWorker {
   bool FlipAndWait(uint32_t* closed_gen);
   bool DrainFlows(uint32_t gen);
   bool DrainIfaces(uint32_t gen);
+  iface_totals& TotalsFor(uint32_t ifindex, uint8_t direction, uint8_t gen);
   bool ReadFailures();
   void Fail(int negative_err, const char* call);
 
@@ -37,7 +53,10 @@ class DrainWorker : public Napi::AsyncWorker {
   Datapath* dp_;
   SysError err_;
 
-  flow_record* flows_ = nullptr;  // malloc'ed; handed to JS as an external Buffer
+  // The drained flows, struct-of-arrays in one mapping handed to JS as an
+  // external ArrayBuffer: capacity keys (written by the syscall itself), then
+  // capacity summed values.
+  FlowRegion* region_ = nullptr;
   size_t flow_count_ = 0;
   std::vector<iface_record> ifaces_;
   uint64_t failures_[FAIL_KIND_COUNT] = {};

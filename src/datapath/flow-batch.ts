@@ -1,14 +1,17 @@
 /**
- * FlowBatch over the addon's buffer of struct flow_record: fields are read on
- * demand through typed-array views, so a drain of a million flows creates no
- * object per flow.
+ * FlowBatch over the addon's buffer: an array of struct flow_key (written by
+ * the kernel's batch lookup itself) followed by an array of summed struct
+ * flow_value. Fields are read on demand through typed-array views, so a drain
+ * of a million flows creates no object per flow.
  */
 import type { Direction, FlowBatch } from './types.js';
 import { formatIPv4, formatIPv6 } from './address.js';
-import { FLOW_IDENTITY_BYTES, FLOW_KEY, FLOW_RECORD, FLOW_VALUE } from './layout.js';
+import { FLOW_IDENTITY_BYTES, FLOW_KEY, FLOW_VALUE } from './layout.js';
 
-const U32_PER_RECORD = FLOW_RECORD.size / 4;
-const U16_PER_RECORD = FLOW_RECORD.size / 2;
+const KEY_U32 = FLOW_KEY.size / 4;
+const KEY_U16 = FLOW_KEY.size / 2;
+const VALUE_U32 = FLOW_VALUE.size / 4;
+const VALUE_U16 = FLOW_VALUE.size / 2;
 const TWO_POW_32 = 4294967296;
 
 /** Converts the kernel's CLOCK_MONOTONIC stamps to wall-clock ms, anchored at one instant read on both clocks. */
@@ -19,54 +22,59 @@ export interface ClockAnchor {
 
 export class KernelFlowBatch implements FlowBatch {
   readonly count: number;
-  private readonly buf: Buffer;
-  private readonly u8: Uint8Array;
-  private readonly u16: Uint16Array;
-  private readonly u32: Uint32Array;
+  private readonly keyBytes: Buffer;
+  private readonly key8: Uint8Array;
+  private readonly key16: Uint16Array;
+  private readonly key32: Uint32Array;
+  private readonly value16: Uint16Array;
+  private readonly value32: Uint32Array;
   private readonly anchorMs: number;
   private readonly anchorMonoNs: number;
 
-  constructor(records: Buffer, count: number, anchor: ClockAnchor) {
-    // Typed views need aligned storage; the addon's buffers are, a copy makes sure.
-    const buf = records.byteOffset % 8 === 0 ? records : Buffer.from(records);
-    if (buf.length < count * FLOW_RECORD.size) throw new RangeError(`flow buffer holds ${buf.length} bytes, ${count} records need ${count * FLOW_RECORD.size}`);
-    this.buf = buf;
+  /** `flows` holds `capacity` keys and then `capacity` values; the first `count` of each are filled. */
+  constructor(flows: ArrayBuffer, count: number, capacity: number, anchor: ClockAnchor) {
+    const need = capacity * (FLOW_KEY.size + FLOW_VALUE.size);
+    if (count > capacity || flows.byteLength < need) throw new RangeError(`flow buffer of ${flows.byteLength} bytes cannot hold ${capacity} flows`);
     this.count = count;
-    this.u8 = new Uint8Array(buf.buffer, buf.byteOffset, count * FLOW_RECORD.size);
-    this.u16 = new Uint16Array(buf.buffer, buf.byteOffset, count * U16_PER_RECORD);
-    this.u32 = new Uint32Array(buf.buffer, buf.byteOffset, count * U32_PER_RECORD);
+    const values = capacity * FLOW_KEY.size;
+    this.keyBytes = Buffer.from(flows, 0, count * FLOW_KEY.size);
+    this.key8 = new Uint8Array(flows, 0, count * FLOW_KEY.size);
+    this.key16 = new Uint16Array(flows, 0, count * KEY_U16);
+    this.key32 = new Uint32Array(flows, 0, count * KEY_U32);
+    this.value16 = new Uint16Array(flows, values, count * VALUE_U16);
+    this.value32 = new Uint32Array(flows, values, count * VALUE_U32);
     this.anchorMs = anchor.realtimeNs / 1e6;
     this.anchorMonoNs = anchor.monoNs;
   }
 
-  private u64(i: number, valueOffset: number): number {
-    const at = i * U32_PER_RECORD + (FLOW_RECORD.value + valueOffset) / 4;
-    return this.u32[at] + this.u32[at + 1] * TWO_POW_32;
+  private u64(i: number, field: number): number {
+    const at = i * VALUE_U32 + field / 4;
+    return this.value32[at] + this.value32[at + 1] * TWO_POW_32;
   }
 
   ifindex(i: number): number {
-    return this.u32[i * U32_PER_RECORD + FLOW_KEY.ifindex / 4];
+    return this.key32[i * KEY_U32 + FLOW_KEY.ifindex / 4];
   }
   direction(i: number): Direction {
-    return this.u8[i * FLOW_RECORD.size + FLOW_KEY.direction] === 0 ? 'ingress' : 'egress';
+    return this.key8[i * FLOW_KEY.size + FLOW_KEY.direction] === 0 ? 'ingress' : 'egress';
   }
   family(i: number): 4 | 6 {
-    return this.u8[i * FLOW_RECORD.size + FLOW_KEY.family] === 6 ? 6 : 4;
+    return this.key8[i * FLOW_KEY.size + FLOW_KEY.family] === 6 ? 6 : 4;
   }
   proto(i: number): number {
-    return this.u8[i * FLOW_RECORD.size + FLOW_KEY.proto];
+    return this.key8[i * FLOW_KEY.size + FLOW_KEY.proto];
   }
   sport(i: number): number {
-    return this.u16[i * U16_PER_RECORD + FLOW_KEY.sport / 2];
+    return this.key16[i * KEY_U16 + FLOW_KEY.sport / 2];
   }
   dport(i: number): number {
-    return this.u16[i * U16_PER_RECORD + FLOW_KEY.dport / 2];
+    return this.key16[i * KEY_U16 + FLOW_KEY.dport / 2];
   }
   icmpType(i: number): number {
-    return this.u8[i * FLOW_RECORD.size + FLOW_KEY.icmp_type];
+    return this.key8[i * FLOW_KEY.size + FLOW_KEY.icmp_type];
   }
   icmpCode(i: number): number {
-    return this.u8[i * FLOW_RECORD.size + FLOW_KEY.icmp_code];
+    return this.key8[i * FLOW_KEY.size + FLOW_KEY.icmp_code];
   }
   packets(i: number): number {
     return this.u64(i, FLOW_VALUE.packets);
@@ -75,7 +83,7 @@ export class KernelFlowBatch implements FlowBatch {
     return this.u64(i, FLOW_VALUE.bytes);
   }
   tcpFlags(i: number): number {
-    return this.u16[i * U16_PER_RECORD + (FLOW_RECORD.value + FLOW_VALUE.tcp_flags) / 2];
+    return this.value16[i * VALUE_U16 + FLOW_VALUE.tcp_flags / 2];
   }
   firstSeenMs(i: number): number {
     return this.anchorMs - (this.anchorMonoNs - this.u64(i, FLOW_VALUE.first_seen_ns)) / 1e6;
@@ -90,12 +98,12 @@ export class KernelFlowBatch implements FlowBatch {
     return this.address(i, FLOW_KEY.dst);
   }
   key(i: number): string {
-    const at = i * FLOW_RECORD.size;
-    return this.buf.toString('latin1', at, at + FLOW_IDENTITY_BYTES);
+    const at = i * FLOW_KEY.size;
+    return this.keyBytes.toString('latin1', at, at + FLOW_IDENTITY_BYTES);
   }
 
   private address(i: number, field: number): string {
-    const at = i * FLOW_RECORD.size + field;
-    return this.family(i) === 6 ? formatIPv6(this.u8, at) : formatIPv4(this.u8, at);
+    const at = i * FLOW_KEY.size + field;
+    return this.family(i) === 6 ? formatIPv6(this.key8, at) : formatIPv4(this.key8, at);
   }
 }

@@ -8,7 +8,7 @@ import type {
 import { FAILURE_NAMES } from './types.js';
 import { loadNative, type NativeDatapath, type NativeError, type NativeHook, type NativeMechanism } from './native.js';
 import { KernelFlowBatch } from './flow-batch.js';
-import { IFACE_KEY, IFACE_RECORD, IFACE_VALUE } from './layout.js';
+import { IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
 import { ifindexOf } from './interfaces.js';
 
 export interface KernelFlowSourceOptions {
@@ -155,7 +155,7 @@ export class KernelFlowSource implements FlowSource {
     const failures = {} as Record<FailureName, number>;
     FAILURE_NAMES.forEach((name, i) => (failures[name] = raw.failures[i] ?? 0));
     return {
-      flows: new KernelFlowBatch(raw.flows, raw.flowCount, { monoNs: raw.closedMonoNs, realtimeNs: raw.closedRealtimeNs }),
+      flows: new KernelFlowBatch(raw.flows, raw.flowCount, raw.flowCapacity, { monoNs: raw.closedMonoNs, realtimeNs: raw.closedRealtimeNs }),
       interfaces: decodeInterfaces(raw.ifaces, raw.ifaceCount),
       failures,
       closedAtMs: raw.closedRealtimeNs / 1e6,
@@ -194,17 +194,17 @@ function decodeInterfaces(buf: Buffer, count: number): InterfaceDelta[] {
   const out: InterfaceDelta[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * IFACE_RECORD.size;
-    const v = at + IFACE_RECORD.value;
-    const u64 = (field: number) => Number(buf.readBigUInt64LE(v + field));
+    const t = at + IFACE_RECORD.totals;
+    const u64 = (field: number) => Number(buf.readBigUInt64LE(t + field));
     out.push({
       ifindex: buf.readUInt32LE(at + IFACE_RECORD.key + IFACE_KEY.ifindex),
       direction: buf[at + IFACE_RECORD.key + IFACE_KEY.direction] === 0 ? 'ingress' : 'egress',
-      packets: u64(IFACE_VALUE.packets),
-      bytes: u64(IFACE_VALUE.bytes),
-      otherPackets: u64(IFACE_VALUE.other_packets),
-      otherBytes: u64(IFACE_VALUE.other_bytes),
-      overflowPackets: u64(IFACE_VALUE.overflow_packets),
-      overflowBytes: u64(IFACE_VALUE.overflow_bytes),
+      packets: u64(IFACE_TOTALS.packets),
+      bytes: u64(IFACE_TOTALS.bytes),
+      otherPackets: u64(IFACE_TOTALS.other_packets),
+      otherBytes: u64(IFACE_TOTALS.other_bytes),
+      overflowPackets: u64(IFACE_TOTALS.overflow_packets),
+      overflowBytes: u64(IFACE_TOTALS.overflow_bytes),
     });
   }
   return out;

@@ -17,9 +17,10 @@ export type NativeHook = 'tc-ingress' | 'tc-egress' | 'xdp';
 export type NativeMechanism = 'tcx' | 'clsact';
 
 export interface NativeDrainResult {
-  /** flowCount records of struct flow_record (layout.ts) */
-  flows: Buffer;
+  /** flowCapacity struct flow_key, then flowCapacity struct flow_value; the first flowCount of each are filled */
+  flows: ArrayBuffer;
   flowCount: number;
+  flowCapacity: number;
   /** ifaceCount records of struct iface_record */
   ifaces: Buffer;
   ifaceCount: number;

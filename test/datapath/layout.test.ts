@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
-import { FLOW_KEY, FLOW_RECORD, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_VALUE } from '../../src/datapath/layout.js';
+import { FLOW_KEY, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_TOTALS, IFACE_VALUE } from '../../src/datapath/layout.js';
 import { FAILURE_NAMES } from '../../src/datapath/types.js';
 import { loadNative } from '../../src/datapath/native.js';
 import { skipKernelTests } from '../helpers/kernel.js';
@@ -39,9 +39,9 @@ describe.skipIf(skip)('struct layout', () => {
     const { layout } = source.nativeDatapath.info();
     expect(layout.flow_key).toEqual(FLOW_KEY);
     expect(layout.flow_value).toEqual(FLOW_VALUE);
-    expect(layout.flow_record).toEqual(FLOW_RECORD);
     expect(layout.iface_key).toEqual(IFACE_KEY);
     expect(layout.iface_value).toEqual(IFACE_VALUE);
+    expect(layout.iface_totals).toEqual(IFACE_TOTALS);
     expect(layout.iface_record).toEqual(IFACE_RECORD);
     expect(layout.failureKinds).toBe(FAILURE_NAMES.length);
   });
@@ -53,7 +53,8 @@ describe.skipIf(skip)('struct layout', () => {
     await source.nativeDatapath.testRun('flowscope_tc_egress', frame, 7);
     const raw = await source.nativeDatapath.drain();
     expect(raw.flowCount).toBe(1);
-    const r = raw.flows.subarray(0, FLOW_RECORD.size);
+    const keys = Buffer.from(raw.flows, 0, FLOW_KEY.size);
+    const v = Buffer.from(raw.flows, raw.flowCapacity * FLOW_KEY.size, FLOW_VALUE.size);
 
     const expected = Buffer.alloc(FLOW_KEY.size);
     expected.writeUInt32LE(1, FLOW_KEY.ifindex); // BPF_PROG_TEST_RUN runs on lo
@@ -64,9 +65,8 @@ describe.skipIf(skip)('struct layout', () => {
     expected[FLOW_KEY.family] = 6;
     expected[FLOW_KEY.direction] = 1;
     expected[FLOW_KEY.proto] = 6;
-    expect(r.subarray(0, FLOW_KEY.size).toString('hex')).toBe(expected.toString('hex'));
+    expect(keys.toString('hex')).toBe(expected.toString('hex'));
 
-    const v = r.subarray(FLOW_RECORD.value);
     expect(v.readBigUInt64LE(FLOW_VALUE.packets)).toBe(7n);
     expect(v.readBigUInt64LE(FLOW_VALUE.bytes)).toBe(BigInt(7 * frame.length));
     expect(v.readBigUInt64LE(FLOW_VALUE.first_seen_ns) > 0n).toBe(true);
@@ -78,7 +78,7 @@ describe.skipIf(skip)('struct layout', () => {
     expect(raw.ifaceCount).toBe(1);
     expect(i.readUInt32LE(IFACE_KEY.ifindex)).toBe(1);
     expect(i[IFACE_KEY.direction]).toBe(1);
-    expect(i.readBigUInt64LE(IFACE_RECORD.value + IFACE_VALUE.packets)).toBe(7n);
-    expect(i.readBigUInt64LE(IFACE_RECORD.value + IFACE_VALUE.bytes)).toBe(BigInt(7 * frame.length));
+    expect(i.readBigUInt64LE(IFACE_RECORD.totals + IFACE_TOTALS.packets)).toBe(7n);
+    expect(i.readBigUInt64LE(IFACE_RECORD.totals + IFACE_TOTALS.bytes)).toBe(BigInt(7 * frame.length));
   });
 });

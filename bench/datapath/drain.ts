@@ -1,0 +1,132 @@
+/**
+ * Drain throughput: flows per second from a full flow map into TypeScript,
+ * next to two baselines on the same map in the same run:
+ *   - a bare C loop of bpf_map_lookup_and_delete_batch (drain-baseline.c),
+ *     the syscall's own limit;
+ *   - `bpftool map dump`, what an operator would use by hand.
+ * The map is filled by the real program through BPF_PROG_TEST_RUN with the
+ * bench_flow_spread knob (N distinct flows), so it holds what production holds.
+ *
+ * flowscope's drain is measured three ways: the map walk alone (what the
+ * baseline does, plus summing the CPUs' values and writing records), the whole
+ * drain() call (the walk plus the generation flip, which waits one RCU grace
+ * period: latency, not CPU), and drain() plus reading every field of every
+ * flow in TypeScript (what the service does with a drain).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { KernelFlowSource } from '../../src/datapath/flow-source.js';
+import type { FlowBatch } from '../../src/datapath/types.js';
+import { ETH_P_IP, IPPROTO, ethernet, ipv4, udp } from '../../test/helpers/frames.js';
+import { machineLine, median, writeSection } from '../results.js';
+
+const SIZES = [10_000, 100_000, 1_000_000];
+const ROUNDS = 3;
+const here = path.dirname(new URL(import.meta.url).pathname);
+const BASELINE_BIN = path.join(here, '.output', 'drain-baseline');
+const frame = ethernet(ETH_P_IP, ipv4({ src: '198.18.0.2', dst: '198.18.0.1', proto: IPPROTO.UDP, payload: udp(40000, 53, Buffer.alloc(18)) }));
+
+function buildBaseline(): void {
+  mkdirSync(path.dirname(BASELINE_BIN), { recursive: true });
+  execFileSync('cc', ['-O2', '-o', BASELINE_BIN, path.join(here, 'drain-baseline.c'), ...execFileSync('pkg-config', ['--libs', 'libbpf'], { encoding: 'utf8' }).trim().split(/\s+/)]);
+}
+
+/** Reads every field of every flow, as the service's aggregation does. */
+export function consume(f: FlowBatch): number {
+  let acc = 0;
+  for (let i = 0; i < f.count; i++) {
+    acc += f.ifindex(i) + f.proto(i) + f.sport(i) + f.dport(i) + f.packets(i) + f.bytes(i) + f.tcpFlags(i) + f.icmpType(i);
+    acc += f.firstSeenMs(i) + f.lastSeenMs(i) + f.key(i).length + f.src(i).length + f.dst(i).length + (f.direction(i) === 'ingress' ? 1 : 0);
+  }
+  return acc;
+}
+
+export interface DrainRow {
+  flows: number;
+  bareCNs: number;
+  bpftoolNs: number;
+  walkNs: number;
+  drainNs: number;
+  barrierNs: number;
+  drainAndReadNs: number;
+}
+
+export async function benchDrain(sizes = SIZES): Promise<DrainRow[]> {
+  buildBaseline();
+  const rows: DrainRow[] = [];
+  for (const n of sizes) {
+    const source = new KernelFlowSource({ flowMapEntries: n, benchFlowSpread: n });
+    const dp = source.nativeDatapath;
+    const activeMapId = () => dp.info().mapIds[dp.info().activeGen === 0 ? 'flows_gen0' : 'flows_gen1'];
+    const fill = async () => {
+      await dp.testRun('flowscope_xdp_ingress', frame, n);
+    };
+    const r: Record<'bareC' | 'bpftool' | 'walk' | 'drain' | 'barrier' | 'read', number[]> = { bareC: [], bpftool: [], walk: [], drain: [], barrier: [], read: [] };
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        await fill();
+        const bare = JSON.parse(execFileSync(BASELINE_BIN, [String(activeMapId())], { encoding: 'utf8' })) as { entries: number; ns: number };
+        if (bare.entries !== n) throw new Error(`baseline drained ${bare.entries} flows, expected ${n}`);
+        r.bareC.push(bare.ns);
+
+        await fill();
+        const t0 = process.hrtime.bigint();
+        execFileSync('bpftool', ['map', 'dump', 'id', String(activeMapId())], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
+        r.bpftool.push(Number(process.hrtime.bigint() - t0));
+
+        // the map is still full: bpftool only read it
+        const raw0 = process.hrtime.bigint();
+        const raw = await dp.drain();
+        const rawEnd = process.hrtime.bigint();
+        if (raw.flowCount !== n) throw new Error(`drained ${raw.flowCount} flows, expected ${n}`);
+        r.walk.push(raw.durationNs - raw.barrierNs);
+        r.barrier.push(raw.barrierNs);
+        r.drain.push(Number(rawEnd - raw0));
+
+        await fill();
+        const d0 = process.hrtime.bigint();
+        const drained = await source.drain();
+        consume(drained.flows);
+        r.read.push(Number(process.hrtime.bigint() - d0));
+        if (drained.flows.count !== n) throw new Error(`drained ${drained.flows.count} flows, expected ${n}`);
+      }
+    } finally {
+      await source.close();
+    }
+    rows.push({
+      flows: n, bareCNs: median(r.bareC), bpftoolNs: median(r.bpftool), walkNs: median(r.walk),
+      drainNs: median(r.drain), barrierNs: median(r.barrier), drainAndReadNs: median(r.read),
+    });
+  }
+  return rows;
+}
+
+const rate = (n: number, ns: number) => `${Math.round(n / (ns / 1e9)).toLocaleString('en-US')}/s`;
+const ms = (ns: number) => `${(ns / 1e6).toFixed(1)} ms`;
+
+export function drainMarkdown(rows: DrainRow[]): string {
+  return [
+    '## Datapath: drain throughput',
+    '',
+    `Command: \`npm run bench -- drain\` (bench/datapath/drain.ts). ${machineLine()}. Median of ${ROUNDS} rounds.`,
+    'Baselines on the same map in the same run: a bare C loop of `bpf_map_lookup_and_delete_batch` (bench/datapath/drain-baseline.c,',
+    'same batch size) and `bpftool map dump`. "map walk" is flowscope\'s own lookup_and_delete_batch loop with the per-CPU summing',
+    'and record writing; "drain()" adds the generation flip, which waits one RCU grace period (sleeping, not computing);',
+    '"drain() + read" also reads every field of every flow in TypeScript (addresses as text, the key string).',
+    'Target: ≥ 0.8× the bare C loop.',
+    '',
+    '| flows | bare C loop | bpftool map dump | map walk | ×bare | drain() | of which flip | drain() + read in TS | ×bare |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) =>
+      `| ${r.flows.toLocaleString('en-US')} | ${rate(r.flows, r.bareCNs)} (${ms(r.bareCNs)}) | ${rate(r.flows, r.bpftoolNs)} (${ms(r.bpftoolNs)}) | ` +
+      `${rate(r.flows, r.walkNs)} (${ms(r.walkNs)}) | ${(r.bareCNs / r.walkNs).toFixed(2)} | ${ms(r.drainNs)} | ${ms(r.barrierNs)} | ` +
+      `${rate(r.flows, r.drainAndReadNs)} (${ms(r.drainAndReadNs)}) | ${(r.bareCNs / r.drainAndReadNs).toFixed(2)} |`),
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const md = drainMarkdown(await benchDrain());
+  console.log(md);
+  writeSection('datapath-drain', md);
+}
