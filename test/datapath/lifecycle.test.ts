@@ -72,8 +72,9 @@ describe.skipIf(skip)('attach, detach and crash recovery', () => {
 
   it('detach of one interface leaves the others attached', async () => {
     const other = createVethPair(8);
-    const source = new KernelFlowSource({ flowMapEntries: 256 });
+    let source: KernelFlowSource | undefined;
     try {
+      source = new KernelFlowSource({ flowMapEntries: 256 });
       await source.attach(pair.hostIf, 'xdp');
       await source.attach(other.hostIf, 'xdp');
       await source.detach(pair.hostIf);
@@ -82,7 +83,7 @@ describe.skipIf(skip)('attach, detach and crash recovery', () => {
       expect(source.attachments().map((a) => a.iface)).toEqual([other.hostIf]);
       await expect(source.detach(pair.hostIf)).rejects.toThrow(/not attached/);
     } finally {
-      await source.close();
+      await source?.close();
       other.destroy();
     }
   });
