@@ -9,7 +9,7 @@ import { FAILURE_NAMES } from './types.js';
 import { loadNative, type NativeDatapath, type NativeError, type NativeHook, type NativeMechanism } from './native.js';
 import { KernelFlowBatch } from './flow-batch.js';
 import { IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
-import { ifindexOf } from './interfaces.js';
+import { resolveInterface } from './interfaces.js';
 
 export interface KernelFlowSourceOptions {
   /** entries of each of the two flow maps (one per generation); default 65536 */
@@ -84,11 +84,12 @@ export class KernelFlowSource implements FlowSource {
     return this.native;
   }
 
-  async attach(iface: string, mode: HookMode): Promise<Attachment> {
+  /** Attaches to an interface given by name, or by index as a number or a string of digits. */
+  async attach(nameOrIndex: string, mode: HookMode): Promise<Attachment> {
     this.assertOpen();
     if (mode !== 'tc' && mode !== 'xdp') throw new RangeError(`hook must be tc or xdp, got ${String(mode)}`);
+    const { name: iface, ifindex } = resolveInterface(nameOrIndex);
     if (this.attached.has(iface)) throw new DatapathError(`${iface} is already attached (${this.attached.get(iface)!.mode})`);
-    const ifindex = ifindexOf(iface);
     try {
       this.native.removeStale(ifindex);
     } catch (err) {

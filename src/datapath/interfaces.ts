@@ -19,6 +19,24 @@ export function ifindexOf(iface: string): number {
   }
 }
 
+/** Resolves an interface given by name or by index ("3" or 3) to both. */
+export function resolveInterface(nameOrIndex: string | number): { name: string; ifindex: number } {
+  const text = String(nameOrIndex);
+  if (/^\d+$/.test(text)) {
+    const ifindex = Number(text);
+    const name = listInterfaces().find((n) => {
+      try {
+        return ifindexOf(n) === ifindex;
+      } catch {
+        return false;
+      }
+    });
+    if (!name) throw new InterfaceNotFoundError(`index ${ifindex}`);
+    return { name, ifindex };
+  }
+  return { name: text, ifindex: ifindexOf(text) };
+}
+
 export function listInterfaces(): string[] {
   return readdirSync('/sys/class/net');
 }

@@ -32,6 +32,7 @@ describe.skipIf(skip)('datapath errors', () => {
     try {
       await expect(source.attach('fs-missing0', 'xdp')).rejects.toThrow('no such interface: fs-missing0 (see `ip link`)');
       await expect(source.attach('bad/name', 'tc')).rejects.toThrow('no such interface: bad/name');
+      await expect(source.attach('999999', 'tc')).rejects.toThrow('no such interface: index 999999');
     } finally {
       await source.close();
     }

@@ -82,6 +82,11 @@ describe.skipIf(skip)('attach, detach and crash recovery', () => {
       expect(hasXdp(other.hostIf)).toBe(true);
       expect(source.attachments().map((a) => a.iface)).toEqual([other.hostIf]);
       await expect(source.detach(pair.hostIf)).rejects.toThrow(/not attached/);
+      // by index: the same interface, so refused as already attached
+      const index = source.attachments()[0].ifindex;
+      await expect(source.attach(String(index), 'tc')).rejects.toThrow(`${other.hostIf} is already attached`);
+      await source.detach(other.hostIf);
+      expect((await source.attach(String(index), 'tc')).iface).toBe(other.hostIf);
     } finally {
       await source?.close();
       other.destroy();
