@@ -1,0 +1,151 @@
+/** flowscope run: the agent. */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type AgentConfig } from '../config/config.js';
+import { prerequisiteProblem } from '../datapath/prerequisites.js';
+import { parseListen, startServer } from '../http/server.js';
+import { createLogger } from '../log.js';
+import { Agent } from '../service/agent.js';
+import { createSinks } from '../service/sink-factory.js';
+import { SinkUnavailableError } from '../service/sink.js';
+import { openSource } from '../service/source-factory.js';
+import { HELP, RuntimeFailure, UsageError, argsError } from './usage.js';
+
+export function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: { ...runParseArgsOptions(), config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    throw argsError(err, 'run');
+  }
+  if (values.help) return { config: undefined as unknown as AgentConfig, help: true };
+  const file = (values.config as string | undefined) ?? (env.FLOWSCOPE_CONFIG || undefined);
+  try {
+    const config = resolveConfig({ flags: values as Record<string, string | string[] | undefined>, env, file: file ? readConfigFile(file) : {} });
+    return { config, help: false };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`run: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Runs the agent until SIGINT/SIGTERM. */
+export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
+  // FLOWSCOPE_REDIS_URL is the usual name for a Redis URL; FLOWSCOPE_REDIS (the option's own name) wins.
+  const { config, help } = loadRunConfig(args, env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS ? { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL } : env);
+  if (help) return out(HELP.run + '\n');
+  if (config.ifaces.length === 0 && config.source === 'kernel') throw new UsageError('run: no interface given; use --iface NAME (or FLOWSCOPE_IFACE)');
+  if (config.source === 'kernel') {
+    for (const iface of config.ifaces) {
+      if (!existsSync(`/sys/class/net/${iface}`)) throw new UsageError(`run: no such interface: ${iface} (see ip link)`);
+    }
+    const problem = prerequisiteProblem();
+    if (problem) throw new UsageError(problem.replace(/^flowscope /, ''));
+  }
+  const ifaces = config.ifaces.length > 0 ? config.ifaces : ['synth0'];
+
+  const log = await createLogger(config.logLevel, config.logFormat);
+  // The agent is built after its sinks; sinks that publish interface counters read them through this.
+  let agentRef: Agent | undefined;
+  let sinks;
+  try {
+    sinks = await createSinks({
+      node: config.node,
+      redisUrl: config.redis,
+      redisMaxLen: config.redisMaxLen,
+      redisBuffer: config.redisBuffer,
+      redisBatch: config.redisBatch,
+      interfaces: () => agentRef?.interfaceAccounting.report() ?? [],
+      log,
+    });
+  } catch (err) {
+    if (err instanceof SinkUnavailableError) throw new UsageError(`run: ${err.message}`);
+    throw err;
+  }
+  let source;
+  try {
+    source = await openSource({ kind: config.source, flowMapSize: config.flowMapSize, syntheticFlows: config.syntheticFlows, syntheticIface: ifaces[0] });
+  } catch (err) {
+    throw new RuntimeFailure(`run: cannot open the datapath: ${(err as Error).message}`);
+  }
+  const agent = new Agent(source, {
+    node: config.node,
+    version: version(),
+    storeSize: config.storeSize,
+    sinks,
+    collector: {
+      pollIntervalMs: config.pollIntervalMs,
+      exportEveryPolls: Math.max(1, Math.round(config.exportIntervalMs / config.pollIntervalMs)),
+    },
+    expiry: {
+      tcpIdleMs: config.tcpTimeoutMs,
+      tcpFinMs: config.tcpFinTimeoutMs,
+      tcpRstMs: config.tcpRstTimeoutMs,
+      udpIdleMs: config.udpTimeoutMs,
+      icmpIdleMs: config.icmpTimeoutMs,
+      otherIdleMs: config.idleTimeoutMs,
+      activeMs: config.activeTimeoutMs,
+      maxFlows: config.maxFlows,
+    },
+    top: { bucketMs: config.topBucketMs, horizonMs: config.topHorizonMs, capacity: config.topCapacity },
+  });
+  agentRef = agent;
+  try {
+    await attachAll(agent, ifaces, config, log);
+  } catch (err) {
+    // A sink's open connection (Redis) would keep the process alive after the error.
+    for (const sink of sinks) await sink.close().catch(() => undefined);
+    throw err;
+  }
+  let server;
+  try {
+    server = await startServer(parseListen(config.listen)!, { services: agent.services(), version: version(), token: config.token }, log);
+  } catch (err) {
+    await agent.close().catch(() => undefined);
+    throw new RuntimeFailure(`run: cannot listen on ${config.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  agent.start();
+  log.info({ url: server.url, ifaces, hook: config.hook, node: config.node, pollIntervalMs: config.pollIntervalMs, auth: Boolean(config.token) }, 'flowscope agent running');
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await server.close();
+  await agent.close();
+  log.info('stopped: programs detached, last records exported');
+}
+
+async function attachAll(agent: Agent, ifaces: string[], config: AgentConfig, log: Logger): Promise<void> {
+  for (const iface of ifaces) {
+    try {
+      const a = await agent.attach(iface, config.hook);
+      log.info({ iface, ifindex: a.ifindex, hook: a.mode, mechanism: a.tcMechanism }, 'attached');
+    } catch (err) {
+      await agent.source.close().catch(() => undefined);
+      const e = err as Error & { code?: string; hint?: string };
+      const permission = e.code === 'EPERM' || e.code === 'EACCES';
+      const reason = `run: ${e.message}${e.hint ? ` (${e.hint})` : ''}`.split('\n')[0];
+      if (permission || e.name === 'InterfaceNotFoundError') throw new UsageError(reason);
+      throw new RuntimeFailure(reason);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/** Usage errors (exit status 2, one line on stderr) and the help texts. */
+import { runOptionsHelp } from '../config/config.js';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A failure that is not the user's input: exit status 1, one line. */
+export class RuntimeFailure extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'RuntimeFailure';
+  }
+}
+
+/** Turns a node:util parseArgs error into one line. */
+export function argsError(err: unknown, command: string): UsageError {
+  const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
+  return new UsageError(`${command}: ${message} (see flowscope ${command} --help)`);
+}
+
+export const CLIENT_OPTIONS_HELP = `  --server URL        agent or relay API (default http://127.0.0.1:9797)   [FLOWSCOPE_SERVER]
+  --token TOKEN       bearer token of the API   [FLOWSCOPE_TOKEN]`;
+
+export const HELP: Record<string, string> = {
+  main: `flowscope: exact eBPF network flow monitor
+
+Usage: flowscope COMMAND [options]
+
+Commands:
+  run          run the agent: attach to interfaces, serve the HTTP API
+  observe      print flow records (like hubble observe); -f to follow
+  top          print the top talkers of a window
+  interfaces   print per-interface accounting
+  status       print the agent's status
+  relay        serve the whole fleet's flows from Redis streams (docs/redis.md)
+
+Run "flowscope COMMAND --help" for a command's options.`,
+  run: `Usage: flowscope run --iface NAME [--iface NAME...] [options]
+
+Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Options may also be set by
+environment variables (shown in brackets) and a config file (--config FILE,
+YAML or JSON, keys as the option names); flags win over the environment,
+which wins over the file.
+
+  --config FILE        config file   [FLOWSCOPE_CONFIG]
+${runOptionsHelp()}`,
+  observe: `Usage: flowscope observe [filters] [-f] [--last N] [-o compact|json|table]
+
+Filters (combined with AND):
+  --ip ADDR|CIDR         either side          --port N        either port
+  --from-ip ADDR|CIDR    source               --from-port N   source port
+  --to-ip ADDR|CIDR      destination          --to-port N     destination port
+  --protocol NAME|NUM    tcp, udp, icmp, icmpv6, sctp or 0-255
+  --iface NAME           interface            --direction ingress|egress
+  --since TIME|DURATION  e.g. 5m or 2024-05-01T12:00:00Z
+  --until TIME|DURATION
+
+  --last N               the N most recent records (default 20; with -f: replay N first)
+  -f, --follow           keep printing new records
+  -o, --output FORMAT    compact (default), json (one record per line) or table
+${CLIENT_OPTIONS_HELP}`,
+  top: `Usage: flowscope top [--by DIM] [--metric bytes|packets] [--window DURATION] [-k N] [filters]
+
+  --by DIM              src (default), dst, pair, flow, sport, dport, proto, iface
+  --metric M            bytes (default) or packets
+  --window DURATION     e.g. 30s, 5m, 1h (default 1m)
+  -k N                  entries (default 10)
+  filters as for observe (--ip, --from-ip, --port, --protocol, --iface, --direction...)
+  -o, --output FORMAT   table (default) or json
+${CLIENT_OPTIONS_HELP}`,
+  interfaces: `Usage: flowscope interfaces [-o table|json]
+
+Per-interface totals since attach and current rates (rx = ingress, tx = egress).
+${CLIENT_OPTIONS_HELP}`,
+  status: `Usage: flowscope status [-o text|json]
+
+${CLIENT_OPTIONS_HELP}`,
+};

@@ -1,0 +1,258 @@
+/**
+ * The agent's configuration: one table of options, each settable by a flag
+ * (`--poll-interval 2s`), an environment variable (`FLOWSCOPE_POLL_INTERVAL`)
+ * or a key of the config file (`poll-interval: 2s`, YAML or JSON), in that
+ * order of precedence, over the defaults. Every value is validated here, and
+ * a bad one is a ConfigError whose message is one line for the user.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { formatDuration, parseDuration } from '../service/duration.js';
+import { DEFAULT_EXPIRY } from '../service/expiry.js';
+import { DEFAULT_TOP } from '../service/top-windows.js';
+import { parseListen } from '../http/server.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
+import { redactUrl, redisUrlProblem } from '../redis/url.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Kind = 'string' | 'list' | 'duration' | 'int' | 'enum';
+
+interface OptionSpec {
+  kind: Kind;
+  help: string;
+  default?: string | number | string[];
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  /** checks a string value; returns an error text or undefined */
+  check?: (v: string) => string | undefined;
+  /** not shown in `flowscope run --help` */
+  hidden?: boolean;
+}
+
+const ms = (n: number) => n;
+
+/** Every option of `flowscope run`, by flag name. */
+export const RUN_OPTIONS = {
+  iface: { kind: 'list', help: 'interface to attach to (repeatable, or comma-separated)' },
+  hook: { kind: 'enum', values: ['tc', 'xdp'], default: 'tc', help: 'tc: TC ingress+egress; xdp: XDP ingress + TC egress' },
+  listen: {
+    kind: 'string',
+    default: '127.0.0.1:9797',
+    help: 'HTTP API address HOST:PORT (port 0 = any free port)',
+    check: (v) => (parseListen(v) ? undefined : 'use HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797'),
+  },
+  node: { kind: 'string', help: 'node name in records (default: the hostname)' },
+  redis: {
+    kind: 'string',
+    help: 'Redis URL for the streams sink: redis://[USER:PASS@]HOST:PORT[/DB], rediss:// (TLS), redis+cluster://H1:P1,H2:P2 (see docs/redis.md)',
+    check: redisUrlProblem,
+  },
+  'redis-maxlen': { kind: 'int', default: 1_000_000, min: 1, max: 1e12, help: 'approximate MAXLEN of each Redis stream' },
+  'redis-buffer': { kind: 'int', default: DEFAULT_BUFFER_RECORDS, min: 1, max: 1 << 26, help: 'records buffered while Redis is down or slow; beyond, records are dropped and counted' },
+  'redis-batch': { kind: 'int', default: DEFAULT_BATCH_SIZE, min: 1, max: 100_000, help: 'XADDs per Redis pipeline' },
+  token: { kind: 'string', help: 'bearer token required by the HTTP API (except /healthz, /readyz)', check: (v) => (v.length >= 1 && !/\s/.test(v) ? undefined : 'a token has no spaces') },
+  'poll-interval': { kind: 'duration', default: ms(1000), min: 10, max: 3_600_000, help: 'how often the kernel counters are drained' },
+  'export-interval': { kind: 'duration', min: 10, max: 86_400_000, help: 'how often records are emitted (a multiple of --poll-interval; default: every poll)' },
+  'flow-map-size': { kind: 'int', default: 65_536, min: 16, max: 1 << 24, help: 'entries of each kernel flow map' },
+  'store-size': { kind: 'int', default: 262_144, min: 1, max: 1 << 26, help: 'records kept in memory for /api/v1/flows' },
+  'max-flows': { kind: 'int', default: DEFAULT_EXPIRY.maxFlows, min: 1, max: 1 << 26, help: 'flows tracked at most; beyond, the least recently seen are evicted' },
+  'tcp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpIdleMs, min: 1000, help: 'idle timeout of a TCP flow' },
+  'tcp-fin-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpFinMs, min: 1000, help: 'idle timeout of a TCP flow after a FIN' },
+  'tcp-rst-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpRstMs, min: 1000, help: 'idle timeout of a TCP flow after a RST' },
+  'udp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.udpIdleMs, min: 1000, help: 'idle timeout of a UDP flow' },
+  'icmp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.icmpIdleMs, min: 1000, help: 'idle timeout of an ICMP/ICMPv6 flow' },
+  'idle-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.otherIdleMs, min: 1000, help: 'idle timeout of a flow of any other protocol' },
+  'active-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.activeMs, min: 1000, help: 'longest life of a flow, busy or not' },
+  'top-bucket': { kind: 'duration', default: DEFAULT_TOP.bucketMs, min: 100, max: 3_600_000, help: 'granularity of the top-talkers windows' },
+  'top-horizon': { kind: 'duration', default: DEFAULT_TOP.horizonMs, min: 1000, max: 7 * 86_400_000, help: 'longest top-talkers window kept' },
+  'top-capacity': { kind: 'int', default: DEFAULT_TOP.capacity, min: 10, max: 1_000_000, help: 'groups kept per top-talkers bucket, dimension and metric' },
+  'log-level': { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'log level' },
+  'log-format': { kind: 'enum', values: ['auto', 'json', 'pretty'], default: 'auto', help: 'auto: pretty on a terminal, JSON otherwise' },
+  source: { kind: 'enum', values: ['kernel', 'synthetic'], default: 'kernel', help: 'synthetic: generated traffic, no kernel (development and demos)', hidden: true },
+  'synthetic-flows': { kind: 'int', default: 64, min: 1, max: 1 << 24, help: 'flows of the synthetic source', hidden: true },
+} as const satisfies Record<string, OptionSpec>;
+
+export type RunOptionName = keyof typeof RUN_OPTIONS;
+
+export interface AgentConfig {
+  ifaces: string[];
+  hook: 'tc' | 'xdp';
+  listen: string;
+  node: string;
+  redis?: string;
+  redisMaxLen: number;
+  redisBuffer: number;
+  redisBatch: number;
+  token?: string;
+  pollIntervalMs: number;
+  exportIntervalMs: number;
+  flowMapSize: number;
+  storeSize: number;
+  maxFlows: number;
+  tcpTimeoutMs: number;
+  tcpFinTimeoutMs: number;
+  tcpRstTimeoutMs: number;
+  udpTimeoutMs: number;
+  icmpTimeoutMs: number;
+  idleTimeoutMs: number;
+  activeTimeoutMs: number;
+  topBucketMs: number;
+  topHorizonMs: number;
+  topCapacity: number;
+  logLevel: string;
+  logFormat: 'auto' | 'json' | 'pretty';
+  source: 'kernel' | 'synthetic';
+  syntheticFlows: number;
+}
+
+/** FLOWSCOPE_POLL_INTERVAL for poll-interval. */
+export const envName = (option: string): string => `FLOWSCOPE_${option.toUpperCase().replace(/-/g, '_')}`;
+
+type Raw = string | number | string[] | boolean | undefined;
+
+/** Reads a config file (YAML or JSON: JSON is YAML) into option -> value. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${path} must hold a mapping of option: value`);
+  // Accept camelCase keys too (pollInterval) by mapping them to flag names.
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
+    const name = flag === 'ifaces' || flag === 'interfaces' ? 'iface' : flag;
+    if (!(name in RUN_OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${key}"; known: ${Object.keys(RUN_OPTIONS).join(', ')}`);
+    out[name] = value;
+  }
+  return out;
+}
+
+function convert(name: RunOptionName, spec: OptionSpec, value: Raw, origin: string): string | number | string[] {
+  const where = origin === '--' ? `--${name}` : `${origin} ${name}`;
+  if (spec.kind === 'list') {
+    const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+    for (const item of items) if (!/^[^\s/:]{1,15}$/.test(item)) throw new ConfigError(`${where}: "${item}" is not an interface name`);
+    return items;
+  }
+  if (Array.isArray(value)) throw new ConfigError(`${where}: give one value, not a list`);
+  const text = String(value);
+  switch (spec.kind) {
+    case 'duration': {
+      const parsed = typeof value === 'number' ? value : parseDuration(text);
+      if (parsed === undefined) throw new ConfigError(`${where}: "${text}" is not a duration; use e.g. 500ms, 1s, 5m, 1h`);
+      if ((spec.min !== undefined && parsed < spec.min) || (spec.max !== undefined && parsed > spec.max)) {
+        throw new ConfigError(`${where}: ${text} is out of range (${spec.min ?? 0}ms to ${spec.max ?? 'any'}${spec.max ? 'ms' : ''})`);
+      }
+      return parsed;
+    }
+    case 'int': {
+      const n = typeof value === 'number' ? value : /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${where}: "${text}" must be an integer from ${spec.min} to ${spec.max}`);
+      }
+      return n;
+    }
+    case 'enum':
+      if (!spec.values!.includes(text)) throw new ConfigError(`${where}: "${text}" must be one of ${spec.values!.join(', ')}`);
+      return text;
+    case 'string': {
+      const problem = spec.check?.(text);
+      if (problem) throw new ConfigError(`${where}: "${redactUrl(text)}" is invalid: ${problem}`);
+      return text;
+    }
+  }
+}
+
+export interface ConfigSources {
+  /** parsed flags (parseArgs values), by flag name */
+  flags: Record<string, Raw>;
+  env: NodeJS.ProcessEnv;
+  /** options read from the config file, by flag name */
+  file?: Record<string, unknown>;
+}
+
+/** Merges flags > environment > file > defaults and validates the result. */
+export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentConfig {
+  const values: Record<string, string | number | string[] | undefined> = {};
+  for (const [name, spec] of Object.entries(RUN_OPTIONS) as [RunOptionName, OptionSpec][]) {
+    const fromFlag = flags[name];
+    const fromEnv = env[envName(name)];
+    const fromFile = file[name] as Raw;
+    if (fromFlag !== undefined && !(Array.isArray(fromFlag) && fromFlag.length === 0)) values[name] = convert(name, spec, fromFlag, '--');
+    else if (fromEnv !== undefined && fromEnv !== '') values[name] = convert(name, spec, fromEnv, `${envName(name)}:`);
+    else if (fromFile !== undefined && fromFile !== null) values[name] = convert(name, spec, fromFile, 'config file:');
+    else values[name] = spec.default;
+  }
+  const poll = values['poll-interval'] as number;
+  const exportInterval = (values['export-interval'] as number | undefined) ?? poll;
+  if (exportInterval < poll) throw new ConfigError(`export-interval (${exportInterval}ms) must not be shorter than poll-interval (${poll}ms)`);
+  if ((values['top-horizon'] as number) < (values['top-bucket'] as number)) throw new ConfigError('top-horizon must be at least top-bucket');
+  return {
+    ifaces: [...new Set((values.iface as string[] | undefined) ?? [])],
+    hook: values.hook as 'tc' | 'xdp',
+    listen: values.listen as string,
+    node: (values.node as string | undefined) ?? hostname(),
+    redis: values.redis as string | undefined,
+    redisMaxLen: values['redis-maxlen'] as number,
+    redisBuffer: values['redis-buffer'] as number,
+    redisBatch: values['redis-batch'] as number,
+    token: values.token as string | undefined,
+    pollIntervalMs: poll,
+    exportIntervalMs: exportInterval,
+    flowMapSize: values['flow-map-size'] as number,
+    storeSize: values['store-size'] as number,
+    maxFlows: values['max-flows'] as number,
+    tcpTimeoutMs: values['tcp-timeout'] as number,
+    tcpFinTimeoutMs: values['tcp-fin-timeout'] as number,
+    tcpRstTimeoutMs: values['tcp-rst-timeout'] as number,
+    udpTimeoutMs: values['udp-timeout'] as number,
+    icmpTimeoutMs: values['icmp-timeout'] as number,
+    idleTimeoutMs: values['idle-timeout'] as number,
+    activeTimeoutMs: values['active-timeout'] as number,
+    topBucketMs: values['top-bucket'] as number,
+    topHorizonMs: values['top-horizon'] as number,
+    topCapacity: values['top-capacity'] as number,
+    logLevel: values['log-level'] as string,
+    logFormat: values['log-format'] as 'auto' | 'json' | 'pretty',
+    source: values.source as 'kernel' | 'synthetic',
+    syntheticFlows: values['synthetic-flows'] as number,
+  };
+}
+
+/** parseArgs option descriptors for every run option (all strings; iface repeatable). */
+export function runParseArgsOptions(): Record<string, { type: 'string'; multiple?: boolean }> {
+  const out: Record<string, { type: 'string'; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(RUN_OPTIONS) as [string, OptionSpec][]) {
+    out[name] = spec.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
+  }
+  return out;
+}
+
+/** Help lines for `flowscope run --help`. */
+export function runOptionsHelp(): string {
+  return (Object.entries(RUN_OPTIONS) as [string, OptionSpec][])
+    .filter(([, spec]) => !spec.hidden)
+    .map(([name, spec]) => {
+      const def = spec.default === undefined ? '' : ` (default ${spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default)})`;
+      return `  ${`--${name}`.padEnd(20)} ${spec.help}${def}   [${envName(name)}]`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,148 @@
+/**
+ * Per-interface accounting: totals since attach (exact sums of the kernel's
+ * per-drain deltas) and current rates, per direction. rx = ingress (received
+ * by the interface), tx = egress (sent by it).
+ */
+import type { Attachment, Direction, InterfaceDelta } from '../datapath/types.js';
+
+export interface DirectionCounters {
+  packets: number;
+  bytes: number;
+  /** packets per second over the rate window */
+  pps: number;
+  /** bits per second over the rate window */
+  bps: number;
+  /** frames that are not flows (non-IP, or too short to carry addresses) */
+  otherPackets: number;
+  otherBytes: number;
+  /** IP frames that found the flow map full: counted here, in no flow */
+  overflowPackets: number;
+  overflowBytes: number;
+}
+
+export interface InterfaceReport {
+  iface: string;
+  ifindex: number;
+  hook: string;
+  rx: DirectionCounters;
+  tx: DirectionCounters;
+}
+
+interface Sample {
+  atMs: number;
+  packets: number;
+  bytes: number;
+}
+
+class DirectionTotals {
+  packets = 0;
+  bytes = 0;
+  otherPackets = 0;
+  otherBytes = 0;
+  overflowPackets = 0;
+  overflowBytes = 0;
+  /** cumulative totals at recent polls, oldest first, for the rates */
+  private samples: Sample[] = [];
+
+  add(d: InterfaceDelta): void {
+    this.packets += d.packets;
+    this.bytes += d.bytes;
+    this.otherPackets += d.otherPackets;
+    this.otherBytes += d.otherBytes;
+    this.overflowPackets += d.overflowPackets;
+    this.overflowBytes += d.overflowBytes;
+  }
+
+  sample(atMs: number, windowMs: number): void {
+    this.samples.push({ atMs, packets: this.packets, bytes: this.bytes });
+    // Keep one sample at or before the window start so the rate spans the whole window.
+    while (this.samples.length > 2 && this.samples[1].atMs <= atMs - windowMs) this.samples.shift();
+  }
+
+  report(): DirectionCounters {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const seconds = first && last && last.atMs > first.atMs ? (last.atMs - first.atMs) / 1000 : 0;
+    return {
+      packets: this.packets,
+      bytes: this.bytes,
+      pps: seconds > 0 ? (last.packets - first.packets) / seconds : 0,
+      bps: seconds > 0 ? ((last.bytes - first.bytes) * 8) / seconds : 0,
+      otherPackets: this.otherPackets,
+      otherBytes: this.otherBytes,
+      overflowPackets: this.overflowPackets,
+      overflowBytes: this.overflowBytes,
+    };
+  }
+}
+
+interface InterfaceState {
+  iface: string;
+  ifindex: number;
+  hook: string;
+  rx: DirectionTotals;
+  tx: DirectionTotals;
+}
+
+export class InterfaceAccounting {
+  private readonly byIndex = new Map<number, InterfaceState>();
+
+  /** @param rateWindowMs span of the rates: the polls of about this long */
+  constructor(private readonly rateWindowMs = 5000) {}
+
+  /** Starts accounting for an attached interface (totals from zero). */
+  attach(a: Attachment): void {
+    this.byIndex.set(a.ifindex, { iface: a.iface, ifindex: a.ifindex, hook: a.mode, rx: new DirectionTotals(), tx: new DirectionTotals() });
+  }
+
+  detach(ifindex: number): void {
+    this.byIndex.delete(ifindex);
+  }
+
+  /** Adds one drain's deltas; samples every interface for the rates. */
+  apply(deltas: InterfaceDelta[], atMs: number): void {
+    for (const d of deltas) {
+      let state = this.byIndex.get(d.ifindex);
+      if (!state) {
+        // Counted by the kernel for an interface we did not attach (it was renamed, or detached mid-drain).
+        state = { iface: `if${d.ifindex}`, ifindex: d.ifindex, hook: 'unknown', rx: new DirectionTotals(), tx: new DirectionTotals() };
+        this.byIndex.set(d.ifindex, state);
+      }
+      this.side(state, d.direction).add(d);
+    }
+    for (const s of this.byIndex.values()) {
+      s.rx.sample(atMs, this.rateWindowMs);
+      s.tx.sample(atMs, this.rateWindowMs);
+    }
+  }
+
+  private side(s: InterfaceState, direction: Direction): DirectionTotals {
+    return direction === 'ingress' ? s.rx : s.tx;
+  }
+
+  name(ifindex: number): string {
+    return this.byIndex.get(ifindex)?.iface ?? `if${ifindex}`;
+  }
+
+  report(): InterfaceReport[] {
+    return [...this.byIndex.values()]
+      .sort((a, b) => a.ifindex - b.ifindex)
+      .map((s) => ({ iface: s.iface, ifindex: s.ifindex, hook: s.hook, rx: s.rx.report(), tx: s.tx.report() }));
+  }
+
+  /** Sums over all interfaces and directions. */
+  totals(): { packets: number; bytes: number; otherPackets: number; otherBytes: number; overflowPackets: number; overflowBytes: number } {
+    const t = { packets: 0, bytes: 0, otherPackets: 0, otherBytes: 0, overflowPackets: 0, overflowBytes: 0 };
+    for (const s of this.byIndex.values()) {
+      for (const d of [s.rx, s.tx]) {
+        t.packets += d.packets;
+        t.bytes += d.bytes;
+        t.otherPackets += d.otherPackets;
+        t.otherBytes += d.otherBytes;
+        t.overflowPackets += d.overflowPackets;
+        t.overflowBytes += d.overflowBytes;
+      }
+    }
+    return t;
+  }
+}
