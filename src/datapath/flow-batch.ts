@@ -8,7 +8,7 @@ import type { Direction, FlowBatch } from './types.js';
 import { formatIPv4, formatIPv6 } from './address.js';
 import { FLOW_IDENTITY_BYTES, FLOW_KEY, FLOW_VALUE } from './layout.js';
 
-const KEY_U32 = FLOW_KEY.size / 4;
+const KEY_U32 = FLOW_KEY.size / 4; // = KEY_WORDS in types.ts
 const KEY_U16 = FLOW_KEY.size / 2;
 const VALUE_U32 = FLOW_VALUE.size / 4;
 const VALUE_U16 = FLOW_VALUE.size / 2;
@@ -22,6 +22,7 @@ export interface ClockAnchor {
 
 export class KernelFlowBatch implements FlowBatch {
   readonly count: number;
+  readonly keyWords: Uint32Array;
   private readonly keyBytes: Buffer;
   private readonly key8: Uint8Array;
   private readonly key16: Uint16Array;
@@ -41,6 +42,7 @@ export class KernelFlowBatch implements FlowBatch {
     this.key8 = new Uint8Array(flows, 0, count * FLOW_KEY.size);
     this.key16 = new Uint16Array(flows, 0, count * KEY_U16);
     this.key32 = new Uint32Array(flows, 0, count * KEY_U32);
+    this.keyWords = this.key32;
     this.value16 = new Uint16Array(flows, values, count * VALUE_U16);
     this.value32 = new Uint32Array(flows, values, count * VALUE_U32);
     this.anchorMs = anchor.realtimeNs / 1e6;

@@ -53,7 +53,17 @@ export interface FlowBatch {
    * type/code) and is equal for equal flows across batches: use it as a map key.
    */
   key(i: number): string;
+  /**
+   * The same identity as KEY_WORDS 32-bit words per flow, flow i at
+   * [i * KEY_WORDS, (i + 1) * KEY_WORDS): equal words, equal flow. For hash
+   * tables that should not build a string per flow. A view, not a copy: valid
+   * as long as the batch is.
+   */
+  readonly keyWords: Uint32Array;
 }
+
+/** 32-bit words per flow in FlowBatch.keyWords (struct flow_key is 48 bytes, its padding always zero). */
+export const KEY_WORDS = 12;
 
 /** What the kernel counted for one interface and direction since the previous drain. */
 export interface InterfaceDelta {

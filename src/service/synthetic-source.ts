@@ -13,12 +13,14 @@
 import type {
   Attachment, Direction, DrainResult, FailureName, FlowBatch, FlowSource, FlowSourceStats, HookMode, InterfaceDelta,
 } from '../datapath/types.js';
-import { FAILURE_NAMES } from '../datapath/types.js';
+import { FAILURE_NAMES, KEY_WORDS } from '../datapath/types.js';
+import { FLOW_IDENTITY_BYTES, FLOW_KEY } from '../datapath/layout.js';
 import { parseIp } from './ip.js';
 import { growFloat64, growUint16, growUint32, growUint8 } from './typed-arrays.js';
 
 /** Bytes of struct flow_key up to icmp_code, as FLOW_IDENTITY_BYTES in src/datapath/layout.ts. */
-const KEY_BYTES = 45;
+// struct flow_key: 48 bytes, the first FLOW_IDENTITY_BYTES identify the flow, the rest is zero padding.
+const KEY_BYTES = FLOW_KEY.size;
 
 export interface SyntheticFlow {
   iface: string;
@@ -175,9 +177,12 @@ export class ColumnarFlowBatch implements FlowBatch {
   dst(i: number): string {
     return this.dstCol[i];
   }
+  get keyWords(): Uint32Array {
+    return new Uint32Array(this.keys.buffer, this.keys.byteOffset, this.count * KEY_WORDS);
+  }
   key(i: number): string {
     const at = i * KEY_BYTES;
-    return this.keys.toString('latin1', at, at + KEY_BYTES);
+    return this.keys.toString('latin1', at, at + FLOW_IDENTITY_BYTES);
   }
 }
 
