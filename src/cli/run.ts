@@ -3,10 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type AgentConfig } from '../config/config.js';
+import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
 import { parseListen, startServer } from '../http/server.js';
 import { createLogger } from '../log.js';
 import { Agent } from '../service/agent.js';
+import { InterfaceReconciler, isPattern, type ReconcileResult } from '../service/interface-reconciler.js';
 import { createSinks } from '../service/sink-factory.js';
 import { SinkUnavailableError } from '../service/sink.js';
 import { openSource } from '../service/source-factory.js';
@@ -51,7 +53,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   if (config.ifaces.length === 0 && config.source === 'kernel') throw new UsageError('run: no interface given; use --iface NAME (or FLOWSCOPE_IFACE)');
   if (config.source === 'kernel') {
     for (const iface of config.ifaces) {
-      if (!existsSync(`/sys/class/net/${iface}`)) throw new UsageError(`run: no such interface: ${iface} (see ip link)`);
+      if (!isPattern(iface) && !existsSync(`/sys/class/net/${iface}`)) throw new UsageError(`run: no such interface: ${iface} (see ip link)`);
     }
     const problem = prerequisiteProblem();
     if (problem) throw new UsageError(problem.replace(/^flowscope /, ''));
@@ -105,7 +107,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   });
   agentRef = agent;
   try {
-    await attachAll(agent, ifaces, config, log);
+    await attachAll(agent, ifaces.filter((i) => !isPattern(i)), config, log);
   } catch (err) {
     // A sink's open connection (Redis) would keep the process alive after the error.
     for (const sink of sinks) await sink.close().catch(() => undefined);
@@ -121,6 +123,27 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   agent.start();
   log.info({ url: server.url, ifaces, hook: config.hook, node: config.node, pollIntervalMs: config.pollIntervalMs, auth: Boolean(config.token) }, 'flowscope agent running');
 
+  // Patterns attach what matches now and what appears later; vanished interfaces are dropped.
+  const reconciler = config.source === 'kernel' ? new InterfaceReconciler(agent, config.hook, listInterfacesWithIndex, config.ifaces) : undefined;
+  const reconcile = async (why: string) => {
+    if (reconciler) logReconcile(log, why, await reconciler.reconcile());
+  };
+  await reconcile('start');
+  if (reconciler?.watchesPatterns && agent.attachments().length === 0) log.warn({ ifaces }, 'no interface matches yet; waiting for one to appear');
+  const rescan = setInterval(() => void reconcile('rescan'), config.ifaceRescanMs);
+  // SIGHUP: read the configuration again and apply its interface list; the other options need a restart.
+  const reload = () => {
+    try {
+      const next = loadRunConfig(args, env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS ? { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL } : env).config;
+      reconciler?.setSpecs(next.ifaces);
+      log.info({ ifaces: next.ifaces }, 'SIGHUP: interface list reloaded (other options apply at the next start)');
+      void reconcile('reload');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'SIGHUP: configuration not reloaded, keeping the current one');
+    }
+  };
+  process.on('SIGHUP', reload);
+
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, 'stopping');
@@ -129,9 +152,17 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
+  clearInterval(rescan);
+  process.off('SIGHUP', reload);
   await server.close();
   await agent.close();
   log.info('stopped: programs detached, last records exported');
+}
+
+function logReconcile(log: Logger, why: string, r: ReconcileResult): void {
+  for (const a of r.attached) log.info({ iface: a.iface, ifindex: a.ifindex, hook: a.mode, mechanism: a.tcMechanism, why }, 'attached');
+  for (const iface of r.detached) log.info({ iface, why }, 'detached');
+  for (const f of r.failed) log.warn({ iface: f.iface, why, err: f.error }, 'interface not (de)attached');
 }
 
 async function attachAll(agent: Agent, ifaces: string[], config: AgentConfig, log: Logger): Promise<void> {

@@ -41,7 +41,8 @@ const ms = (n: number) => n;
 
 /** Every option of `flowscope run`, by flag name. */
 export const RUN_OPTIONS = {
-  iface: { kind: 'list', help: 'interface to attach to (repeatable, or comma-separated)' },
+  iface: { kind: 'list', help: "interface to attach to (repeatable, or comma-separated); a glob such as 'veth*' also attaches matching interfaces that appear later" },
+  'iface-rescan': { kind: 'duration', default: ms(2000), min: 100, max: 3_600_000, help: 'how often interfaces are listed to attach new matches and drop vanished ones' },
   hook: { kind: 'enum', values: ['tc', 'xdp'], default: 'tc', help: 'tc: TC ingress+egress; xdp: XDP ingress + TC egress' },
   listen: {
     kind: 'string',
@@ -83,7 +84,9 @@ export const RUN_OPTIONS = {
 export type RunOptionName = keyof typeof RUN_OPTIONS;
 
 export interface AgentConfig {
+  /** names and glob patterns */
   ifaces: string[];
+  ifaceRescanMs: number;
   hook: 'tc' | 'xdp';
   listen: string;
   node: string;
@@ -207,6 +210,7 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
   if ((values['top-horizon'] as number) < (values['top-bucket'] as number)) throw new ConfigError('top-horizon must be at least top-bucket');
   return {
     ifaces: [...new Set((values.iface as string[] | undefined) ?? [])],
+    ifaceRescanMs: values['iface-rescan'] as number,
     hook: values.hook as 'tc' | 'xdp',
     listen: values.listen as string,
     node: (values.node as string | undefined) ?? hostname(),

@@ -41,6 +41,19 @@ export function listInterfaces(): string[] {
   return readdirSync('/sys/class/net');
 }
 
+/** Every interface of this namespace with its index (one that vanishes while listed is left out). */
+export function listInterfacesWithIndex(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const name of listInterfaces()) {
+    try {
+      out.set(name, ifindexOf(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
 /** The kernel's own counters of an interface, as /sys/class/net/IFACE/statistics has them. */
 export interface KernelInterfaceCounters {
   rxPackets: number;

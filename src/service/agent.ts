@@ -93,6 +93,17 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     return this.collector.attach(iface, hook);
   }
 
+  /** Detaches an interface; the others keep counting. Its last counts still arrive with the next poll. */
+  async detach(iface: string): Promise<void> {
+    const a = this.source.attachments().find((x) => x.iface === iface);
+    await this.source.detach(iface);
+    if (a) this.interfaceAccounting.retire(a.ifindex);
+  }
+
+  attachments() {
+    return this.source.attachments();
+  }
+
   start(): void {
     this.collector.start();
   }

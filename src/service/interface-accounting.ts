@@ -82,6 +82,8 @@ interface InterfaceState {
   hook: string;
   rx: DirectionTotals;
   tx: DirectionTotals;
+  /** set once detached: polls until it leaves the accounting */
+  pollsLeft?: number;
 }
 
 export class InterfaceAccounting {
@@ -99,6 +101,18 @@ export class InterfaceAccounting {
     this.byIndex.delete(ifindex);
   }
 
+  /**
+   * The interface was detached: its last counts are still in the kernel's
+   * active generation and arrive with the next drain, so it stays (as hook
+   * "detached") for two more polls before it leaves the accounting.
+   */
+  retire(ifindex: number): void {
+    const state = this.byIndex.get(ifindex);
+    if (!state) return;
+    state.hook = 'detached';
+    state.pollsLeft = 2;
+  }
+
   /** Adds one drain's deltas; samples every interface for the rates. */
   apply(deltas: InterfaceDelta[], atMs: number): void {
     for (const d of deltas) {
@@ -113,6 +127,7 @@ export class InterfaceAccounting {
     for (const s of this.byIndex.values()) {
       s.rx.sample(atMs, this.rateWindowMs);
       s.tx.sample(atMs, this.rateWindowMs);
+      if (s.pollsLeft !== undefined && --s.pollsLeft <= 0) this.byIndex.delete(s.ifindex);
     }
   }
 

@@ -37,3 +37,11 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Program ids behind the TCX links that run a flowscope program (link type 11 is BPF_LINK_TYPE_TCX). */
+export function flowscopeTcxLinks(): number[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+  const ours = new Set(progs.filter((p) => p.name?.startsWith('flowscope_')).map((p) => p.id));
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { type: number | string; prog_id: number }[];
+  return links.filter((l) => (l.type === 11 || l.type === 'tcx') && ours.has(l.prog_id)).map((l) => l.prog_id);
+}

@@ -41,12 +41,16 @@ function tryRun(cmd: string, args: string[]): void {
 
 let pairsMade = 0;
 
-/** Creates the pair; `subnet` (0-255) picks 198.18.SUBNET.0/30 so several pairs can coexist. */
-export function createVethPair(subnet = 0): VethPair {
+/**
+ * Creates the pair; `subnet` (0-255) picks 198.18.SUBNET.0/30 so several pairs
+ * can coexist. `prefix` starts the interface names (default "fs"), so a test
+ * can match its own pairs with a pattern such as `${prefix}h*`.
+ */
+export function createVethPair(subnet = 0, prefix = 'fs'): VethPair {
   const id = `${process.pid.toString(36)}${(pairsMade++).toString(36)}${randomBytes(1).toString('hex')}`.slice(-8);
   const ns = `fs-test-${id}`;
-  const hostIf = `fsh${id}`.slice(0, 15);
-  const peerIf = `fsp${id}`.slice(0, 15);
+  const hostIf = `${prefix}h${id}`.slice(0, 15);
+  const peerIf = `${prefix}p${id}`.slice(0, 15);
   const hostV4 = `198.18.${subnet}.1`;
   const peerV4 = `198.18.${subnet}.2`;
   const hostV6 = `fd00:f10c:0:${subnet.toString(16)}::1`;
