@@ -14,6 +14,7 @@ import { agentInfoRoutes } from './routes/agent-info.js';
 import { flowsRoute } from './routes/flows.js';
 import { streamRoute } from './routes/stream.js';
 import { topRoute } from './routes/top.js';
+import dashboard from '../web/plugin.js';
 
 export interface ApiOptions {
   services: ApiServices;
@@ -58,6 +59,8 @@ async function strictIntegers(request: FastifyRequest): Promise<void> {
 async function flowscopeApi(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   installErrorHandlers(app);
   installBearerAuth(app, opts.token);
+  // The dashboard at / is static and uses only the API below; it stays open when a token is set.
+  await app.register(dashboard);
   app.addHook('preValidation', strictIntegers);
   await app.register(swagger, {
     openapi: {

@@ -1,0 +1,261 @@
+/**
+ * Filter state, its validation and the query strings the dashboard sends to
+ * the HTTP API (see the contract: /api/v1/flows, /flows/stream, /top). Pure
+ * functions (no DOM), unit-tested in test/web/query.test.ts.
+ *
+ * The client validates as the server does so that a typo shows next to its
+ * field instead of as a 400 from the server; the server stays the authority
+ * and its 400 message is shown when it disagrees.
+ */
+
+/** The contract's flow filters, as typed into the filter bar (strings; '' = unset). */
+export interface FlowFilter {
+  ip: string;
+  src: string;
+  dst: string;
+  port: string;
+  sport: string;
+  dport: string;
+  proto: string;
+  iface: string;
+  direction: string;
+  /** only offered when the API serves several nodes (a relay) */
+  node: string;
+}
+
+export const FILTER_FIELDS = [
+  'ip', 'src', 'dst', 'port', 'sport', 'dport', 'proto', 'iface', 'direction', 'node',
+] as const satisfies readonly (keyof FlowFilter)[];
+export type FilterField = (typeof FILTER_FIELDS)[number];
+
+export function emptyFilter(): FlowFilter {
+  return { ip: '', src: '', dst: '', port: '', sport: '', dport: '', proto: '', iface: '', direction: '', node: '' };
+}
+
+export const TOP_BY = ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] as const;
+export type TopBy = (typeof TOP_BY)[number];
+export const TOP_METRICS = ['bytes', 'packets'] as const;
+export type TopMetric = (typeof TOP_METRICS)[number];
+export const TOP_WINDOWS = ['10s', '30s', '1m', '5m', '15m', '1h'] as const;
+
+export interface TopQuery {
+  by: TopBy;
+  metric: TopMetric;
+  window: string;
+  k: number;
+}
+
+export const PROTO_NAMES = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const;
+
+// ---------------------------------------------------------------- validation
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isIPv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/** RFC 4291 text forms, including :: compression and a trailing dotted quad. */
+export function isIPv6(s: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(s) || !s.includes(':')) return false;
+  const dbl = s.split('::');
+  if (dbl.length > 2) return false;
+  const parts = (x: string) => (x === '' ? [] : x.split(':'));
+  const head = parts(dbl[0]);
+  const tail = dbl.length === 2 ? parts(dbl[1]) : [];
+  const all = [...head, ...tail];
+  let groups = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i];
+    if (g.includes('.')) {
+      // an embedded IPv4 address is allowed only as the last part
+      if (i !== all.length - 1 || !isIPv4(g)) return false;
+      groups += 2;
+    } else {
+      if (!/^[0-9A-Fa-f]{1,4}$/.test(g)) return false;
+      groups += 1;
+    }
+  }
+  return dbl.length === 2 ? groups <= 7 : groups === 8;
+}
+
+/** An address or a CIDR prefix, IPv4 or IPv6. */
+export function isAddressOrCidr(s: string): boolean {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const len = slash < 0 ? undefined : s.slice(slash + 1);
+  const v4 = isIPv4(addr);
+  if (!v4 && !isIPv6(addr)) return false;
+  if (len === undefined) return true;
+  if (!/^\d{1,3}$/.test(len)) return false;
+  return Number(len) <= (v4 ? 32 : 128);
+}
+
+export function isPort(s: string): boolean {
+  return /^\d{1,5}$/.test(s) && Number(s) <= 65535;
+}
+
+export function isProto(s: string): boolean {
+  return (PROTO_NAMES as readonly string[]).includes(s.toLowerCase()) || (/^\d{1,3}$/.test(s) && Number(s) <= 255);
+}
+
+export function isDuration(s: string): boolean {
+  return /^\d{1,6}(ms|s|m|h|d)$/.test(s);
+}
+
+/** Problems in a filter, by field: a message per invalid field, empty when all is well. */
+export function validateFilter(f: FlowFilter): Partial<Record<FilterField, string>> {
+  const errors: Partial<Record<FilterField, string>> = {};
+  for (const k of ['ip', 'src', 'dst'] as const) {
+    if (f[k] && !isAddressOrCidr(f[k])) errors[k] = 'an IPv4/IPv6 address or CIDR, e.g. 10.0.0.0/8 or fd00::/64';
+  }
+  for (const k of ['port', 'sport', 'dport'] as const) {
+    if (f[k] && !isPort(f[k])) errors[k] = 'a port number from 0 to 65535';
+  }
+  if (f.proto && !isProto(f.proto)) errors.proto = 'tcp, udp, icmp, icmpv6, sctp or a protocol number 0–255';
+  if (f.direction && f.direction !== 'ingress' && f.direction !== 'egress') errors.direction = 'ingress or egress';
+  if (f.iface && !/^[^\s/]{1,64}$/.test(f.iface)) errors.iface = 'an interface name';
+  if (f.node && !/^\S{1,253}$/.test(f.node)) errors.node = 'a node name';
+  return errors;
+}
+
+/** Trims every field; lower-cases the protocol. */
+export function normalizeFilter(f: Partial<FlowFilter>): FlowFilter {
+  const out = emptyFilter();
+  for (const k of FILTER_FIELDS) {
+    const v = f[k];
+    out[k] = typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v);
+  }
+  out.proto = out.proto.toLowerCase();
+  return out;
+}
+
+export function isFilterEmpty(f: FlowFilter): boolean {
+  return FILTER_FIELDS.every((k) => !f[k]);
+}
+
+// ------------------------------------------------------------- query strings
+
+/** The set filter fields as URL parameters, in a fixed order. */
+export function filterParams(f: FlowFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  for (const k of FILTER_FIELDS) if (f[k]) p.set(k, f[k]);
+  return p;
+}
+
+/** Query string (with its "?", or '') for /api/v1/flows and /api/v1/flows/stream. */
+export function flowsQuery(f: FlowFilter, opts: { limit?: number; since?: string } = {}): string {
+  const p = filterParams(f);
+  if (opts.since) p.set('since', opts.since);
+  if (opts.limit !== undefined) p.set('limit', String(opts.limit));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** Query string for /api/v1/top. */
+export function topQuery(q: TopQuery, f?: FlowFilter): string {
+  const p = new URLSearchParams({ by: q.by, metric: q.metric, window: q.window, k: String(q.k) });
+  if (f) for (const [k, v] of filterParams(f)) p.set(k, v);
+  return `?${p.toString()}`;
+}
+
+// ------------------------------------------------------------------ top keys
+
+export type TopKey = Record<string, string | number | null | undefined>;
+
+/**
+ * The flow filter that selects a top-talkers entry: clicking the entry applies
+ * it to the flow list. Every grouping field the key carries that is also a
+ * filter becomes that filter (src → src, pair → src + dst, dport → dport …).
+ */
+export function keyToFilter(key: TopKey): FlowFilter {
+  const f = emptyFilter();
+  for (const k of ['src', 'dst', 'sport', 'dport', 'proto', 'iface', 'direction', 'node'] as const) {
+    const v = key[k];
+    if (v !== undefined && v !== null && v !== '') f[k] = String(v);
+  }
+  return f;
+}
+
+/** A short text for a top-talkers key. */
+export function formatKey(by: string, key: TopKey): string {
+  const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+  const ep = (a: unknown, p: unknown) => {
+    const addr = s(a);
+    const port = Number(p) || 0;
+    if (!port) return addr;
+    return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+  };
+  switch (by) {
+    case 'src':
+      return s(key.src);
+    case 'dst':
+      return s(key.dst);
+    case 'pair':
+      return `${s(key.src)} → ${s(key.dst)}`;
+    case 'flow': {
+      const proto = s(key.proto);
+      return `${proto ? proto + ' ' : ''}${ep(key.src, key.sport)} → ${ep(key.dst, key.dport)}`;
+    }
+    case 'sport':
+      return s(key.sport);
+    case 'dport':
+      return s(key.dport);
+    case 'proto':
+      return s(key.proto);
+    case 'iface':
+      return key.node ? `${s(key.node)}/${s(key.iface)}` : s(key.iface);
+    case 'node':
+      return s(key.node);
+    default: {
+      const parts = Object.entries(key).map(([k, v]) => `${k}=${s(v)}`);
+      return parts.join(' ');
+    }
+  }
+}
+
+// -------------------------------------------------- location hash (bookmarks)
+
+export interface ViewState {
+  filter: FlowFilter;
+  top: TopQuery;
+}
+
+export const DEFAULT_TOP: TopQuery = { by: 'src', metric: 'bytes', window: '1m', k: 10 };
+
+/** The view as a location hash: "#ip=10.0.0.0%2F8&by=dport". Defaults are left out. */
+export function stateToHash(v: ViewState): string {
+  const p = filterParams(v.filter);
+  if (v.top.by !== DEFAULT_TOP.by) p.set('by', v.top.by);
+  if (v.top.metric !== DEFAULT_TOP.metric) p.set('metric', v.top.metric);
+  if (v.top.window !== DEFAULT_TOP.window) p.set('window', v.top.window);
+  if (v.top.k !== DEFAULT_TOP.k) p.set('k', String(v.top.k));
+  const s = p.toString();
+  return s ? `#${s}` : '';
+}
+
+/** Reads a location hash back; invalid or unknown values fall back to the defaults. */
+export function hashToState(hash: string): ViewState {
+  const p = new URLSearchParams(hash.replace(/^#/, ''));
+  const raw: Partial<FlowFilter> = {};
+  for (const k of FILTER_FIELDS) {
+    const v = p.get(k);
+    if (v !== null) raw[k] = v;
+  }
+  let filter = normalizeFilter(raw);
+  const errors = validateFilter(filter);
+  for (const k of Object.keys(errors) as FilterField[]) filter = { ...filter, [k]: '' };
+  const by = p.get('by');
+  const metric = p.get('metric');
+  const window = p.get('window');
+  const k = Number(p.get('k'));
+  return {
+    filter,
+    top: {
+      by: by && (TOP_BY as readonly string[]).includes(by) ? (by as TopBy) : DEFAULT_TOP.by,
+      metric: metric && (TOP_METRICS as readonly string[]).includes(metric) ? (metric as TopMetric) : DEFAULT_TOP.metric,
+      window: window && isDuration(window) ? window : DEFAULT_TOP.window,
+      k: Number.isInteger(k) && k >= 1 && k <= 100 ? k : DEFAULT_TOP.k,
+    },
+  };
+}

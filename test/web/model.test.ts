@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { flowRecordKey, normalizeFlow, normalizeInterfaces, normalizeStatus, normalizeTop } from '../../src/web/client/model.js';
+
+describe('status', () => {
+  it('reads an agent status', () => {
+    const s = normalizeStatus({
+      node: 'n1', version: '0.1.0', uptimeSeconds: 90, flowsTracked: 10, mapCapacity: 100, overflowPackets: 3, overflowBytes: 300,
+      lastPollMs: 1.5, interfaces: [{ iface: 'eth0' }, 'eth1'],
+      sinks: [{ name: 'memory', exported: 5, dropped: 0 }, { name: 'redis', exported: 4, dropped: 2, lastError: 'ECONNREFUSED' }],
+    });
+    expect(s.multiNode).toBe(false);
+    expect(s.version).toBe('0.1.0');
+    expect(s.nodes).toHaveLength(1);
+    const n = s.nodes[0];
+    expect(n).toMatchObject({ node: 'n1', uptimeSeconds: 90, flowsTracked: 10, mapCapacity: 100, overflowPackets: 3, overflowBytes: 300, lastPollMs: 1.5, up: true });
+    expect(n.interfaces).toEqual(['eth0', 'eth1']);
+    expect(n.sinks).toEqual([
+      { name: 'memory', exported: 5, dropped: 0, error: undefined, healthy: true },
+      { name: 'redis', exported: 4, dropped: 2, error: 'ECONNREFUSED', healthy: false },
+    ]);
+  });
+  it('reads nested and alternative field names', () => {
+    const n = normalizeStatus({ name: 'x', uptimeMs: 5000, flows: { tracked: 7, capacity: 70 }, overflow: { packets: 1, bytes: 2 }, exporters: { redis: { exported: 1, dropped: 0 } } }).nodes[0];
+    expect(n).toMatchObject({ node: 'x', uptimeSeconds: 5, flowsTracked: 7, mapCapacity: 70, overflowPackets: 1, overflowBytes: 2 });
+    expect(n.sinks[0].name).toBe('redis');
+  });
+  it('reads a relay status with several nodes (array or object)', () => {
+    const a = normalizeStatus({ version: '0.2.0', nodes: [{ node: 'a', up: true }, { node: 'b', up: false, error: 'timeout' }] });
+    expect(a.multiNode).toBe(true);
+    expect(a.nodes.map((n) => [n.node, n.up, n.error])).toEqual([['a', true, undefined], ['b', false, 'timeout']]);
+    const o = normalizeStatus({ nodes: { a: { version: '1' }, b: {} } });
+    expect(o.nodes.map((n) => n.node)).toEqual(['a', 'b']);
+    expect(normalizeStatus({ relay: true, nodes: [{ node: 'only' }] }).multiNode).toBe(true);
+  });
+  it('survives garbage', () => {
+    for (const g of [null, 42, 'x', [], { nodes: 'x' }]) {
+      const s = normalizeStatus(g);
+      expect(s.nodes).toHaveLength(1);
+      expect(s.nodes[0].overflowPackets).toBe(0);
+    }
+  });
+});
+
+describe('interfaces', () => {
+  it('reads rates and totals; ids are unique per node', () => {
+    const l = normalizeInterfaces([
+      { node: 'a', iface: 'eth0', ifindex: 2, hook: 'tc', rx: { packets: 1, bytes: 2, pps: 3, bps: 4 }, tx: { packets: 5, bytes: 6, pps: 7, bps: 8 } },
+      { node: 'b', iface: 'eth0', ifindex: 2, rx: {}, tx: null },
+      { nope: true },
+    ]);
+    expect(l.map((i) => i.id)).toEqual(['a/eth0', 'b/eth0']);
+    expect(l[0].rx).toEqual({ packets: 1, bytes: 2, pps: 3, bps: 4 });
+    expect(l[1].tx).toEqual({ packets: 0, bytes: 0, pps: 0, bps: 0 });
+    const dup = normalizeInterfaces([{ iface: 'x', ifindex: 1 }, { iface: 'x', ifindex: 9 }]);
+    expect(dup.map((i) => i.id)).toEqual(['x', 'x#9']);
+    expect(normalizeInterfaces({ interfaces: [{ iface: 'y' }] })[0].iface).toBe('y');
+    expect(normalizeInterfaces('garbage')).toEqual([]);
+  });
+});
+
+describe('top and flows', () => {
+  it('reads top entries and clamps share', () => {
+    const t = normalizeTop({ by: 'src', metric: 'bytes', window: '1m', entries: [{ key: { src: '1.1.1.1' }, bytes: 10, packets: 1, share: 1.0000001 }, 'x'] });
+    expect(t.entries).toEqual([{ key: { src: '1.1.1.1' }, bytes: 10, packets: 1, share: 1 }]);
+    expect(normalizeTop(null).entries).toEqual([]);
+  });
+  it('reads a flow record and keys it', () => {
+    const r = normalizeFlow({ node: 'n', iface: 'eth0', direction: 'egress', family: 6, src: 'fd00::1', dst: 'fd00::2', proto: 'udp', sport: 1, dport: 2, packets: 3, bytes: 4, tcpFlags: [], start: 's', end: 'e' })!;
+    expect(r).toMatchObject({ direction: 'egress', family: 6, packets: 3 });
+    expect(flowRecordKey(r)).toBe('n|eth0|egress|fd00::1|1|fd00::2|2|udp||s|e');
+    expect(normalizeFlow({ iface: 'x' })).toBeUndefined();
+    expect(normalizeFlow('x')).toBeUndefined();
+  });
+});
