@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# npm run bench -- [per-packet|drain|service|redis|all]
+# Each benchmark writes its own section of bench/RESULTS.md. Run them on a
+# quiet machine: they compare against baselines measured in the same run, but
+# noise from other processes still widens the spread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+shift || true
+run() { echo "== $1"; shift; "$@"; }
+case "$what" in
+  per-packet) run per-packet npx tsx bench/datapath/per-packet.ts ;;
+  drain) run drain npx tsx bench/datapath/drain.ts ;;
+  service) run service node --expose-gc --import tsx bench/service/service.ts "$@" ;;
+  redis) run redis node --expose-gc --import tsx bench/redis/redis.ts "$@" ;;
+  all)
+    run per-packet npx tsx bench/datapath/per-packet.ts
+    run drain npx tsx bench/datapath/drain.ts
+    run service-100k node --expose-gc --import tsx bench/service/service.ts --flows 100000
+    run service-1M node --expose-gc --import tsx bench/service/service.ts --flows 1000000
+    run redis node --expose-gc --import tsx bench/redis/redis.ts
+    ;;
+  *) echo "usage: npm run bench -- [per-packet|drain|service|redis|all]" >&2; exit 2 ;;
+esac
