@@ -60,9 +60,15 @@ export interface KernelInterfaceCounters {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
+  /** frames the driver dropped on receive / transmit (after a TC egress hook had seen them, for tx) */
+  rxDropped: number;
+  txDropped: number;
 }
 
 export function kernelCounters(iface: string): KernelInterfaceCounters {
   const read = (name: string) => Number(readFileSync(`/sys/class/net/${iface}/statistics/${name}`, 'utf8').trim());
-  return { rxPackets: read('rx_packets'), rxBytes: read('rx_bytes'), txPackets: read('tx_packets'), txBytes: read('tx_bytes') };
+  return {
+    rxPackets: read('rx_packets'), rxBytes: read('rx_bytes'), txPackets: read('tx_packets'), txBytes: read('tx_bytes'),
+    rxDropped: read('rx_dropped'), txDropped: read('tx_dropped'),
+  };
 }

@@ -3,7 +3,7 @@
 // `ip netns exec NS node traffic.mjs ...`. Prints one JSON line of what it sent.
 //   udp  HOST PORT COUNT PAYLOAD [SPORT]   COUNT datagrams of PAYLOAD bytes
 //   tcp  HOST PORT BYTES                   connects, writes BYTES, closes
-//   udp-many HOST PORT COUNT PAYLOAD       one datagram from each of COUNT sockets (COUNT flows)
+//   udp-many HOST PORT COUNT PAYLOAD [BASE] one datagram from each of COUNT sockets (source ports BASE+i, or ephemeral)
 //   udp-sink PORT SECONDS                  receives UDP (keeps ICMP unreachables away)
 //   tcp-sink PORT SECONDS                  accepts TCP and discards
 import dgram from 'node:dgram';
@@ -36,7 +36,7 @@ if (mode === 'udp') {
     next();
   });
 } else if (mode === 'udp-many') {
-  const [host, port, count, payload] = args;
+  const [host, port, count, payload, base] = args;
   const family = host.includes(':') ? 'udp6' : 'udp4';
   const buf = Buffer.alloc(Number(payload), 0x63);
   const ports = new Set();
@@ -44,7 +44,7 @@ if (mode === 'udp') {
   const one = () => {
     if (sent === Number(count)) { done({ sent, flows: ports.size }); return; }
     const sock = dgram.createSocket(family);
-    sock.bind(0, () => {
+    sock.bind(base ? Number(base) + sent : 0, () => {
       ports.add(sock.address().port);
       sock.send(buf, Number(port), host, (err) => {
         if (err) { console.error(err.message); process.exit(1); }
