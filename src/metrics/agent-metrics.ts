@@ -82,6 +82,8 @@ export class AgentMetrics implements CollectorListener {
     this.polls.inc({ result: 'error' }, 0);
     this.drainedFlows = new client.Counter({ name: 'flowscope_drained_flow_entries_total', help: 'Flow entries drained from the kernel maps.', registers });
     this.sinkErrors = new client.Counter({ name: 'flowscope_sink_errors_total', help: 'Errors raised by a record sink.', labelNames: ['sink'], registers });
+    // Every sink's series exists from the start, so rate() and alerts see 0 rather than nothing.
+    for (const sink of src.sinks()) this.sinkErrors.inc({ sink: sink.name }, 0);
     new client.Gauge({
       name: 'flowscope_flows_tracked',
       help: 'Flows in the flow table.',
