@@ -215,7 +215,8 @@ Napi::Value Datapath::Drain(const Napi::CallbackInfo& info) {
   bool expected = false;
   if (!busy_.compare_exchange_strong(expected, true))
     throw Napi::Error::New(env, "a drain or test run is already running on this datapath");
-  auto* worker = new DrainWorker(env, this);
+  // drain(target: ArrayBuffer of flowMapEntries x (flow_key + flow_value) bytes)
+  auto* worker = new DrainWorker(env, this, info[0].As<Napi::ArrayBuffer>());
   worker->Queue();
   return worker->Promise();
 }

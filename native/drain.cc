@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <algorithm>
@@ -48,34 +47,16 @@ static uint64_t NowNs(clockid_t clock) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-DrainWorker::DrainWorker(Napi::Env env, Datapath* dp)
+DrainWorker::DrainWorker(Napi::Env env, Datapath* dp, Napi::ArrayBuffer target)
     : Napi::AsyncWorker(env, "flowscope.drain"),
       deferred_(Napi::Promise::Deferred::New(env)),
       owner_(Napi::Persistent(dp->Value())),
-      dp_(dp) {}
+      dp_(dp),
+      target_(Napi::Persistent(target)),
+      target_data_(static_cast<uint8_t*>(target.Data())),
+      target_length_(target.ByteLength()) {}
 
-FlowRegion* FlowRegion::Create(size_t capacity) {
-  const size_t huge = 2u << 20;
-  size_t length = std::max<size_t>(capacity, 1) * (sizeof(flow_key) + sizeof(flow_value));
-  length = (length + huge - 1) & ~(huge - 1);
-  void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return nullptr;
-  // A million flows are 88 MB: 45 huge-page faults instead of 21,000 small ones.
-  madvise(base, length, MADV_HUGEPAGE);
-  auto* r = new FlowRegion;
-  r->base = base;
-  r->length = length;
-  r->capacity = std::max<size_t>(capacity, 1);
-  return r;
-}
-
-void FlowRegion::Destroy(FlowRegion* r) {
-  if (!r) return;
-  munmap(r->base, r->length);
-  delete r;
-}
-
-DrainWorker::~DrainWorker() { FlowRegion::Destroy(region_); }
+DrainWorker::~DrainWorker() = default;
 
 void DrainWorker::Fail(int negative_err, const char* call) {
   err_.err = negative_err < 0 ? -negative_err : negative_err;
@@ -116,13 +97,14 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
   const size_t cpu_stride = (sizeof(flow_value) + 7) & ~size_t(7);
   const size_t value_stride = cpu_stride * ncpus;
 
-  region_ = FlowRegion::Create(capacity);
-  if (!region_) {
-    Fail(-ENOMEM, "mmap(flow records)");
+  if (target_length_ < capacity * (sizeof(flow_key) + sizeof(flow_value))) {
+    Fail(-ENOSPC, "drain(target buffer)");
+    err_.hint = "the flow buffer must hold flowMapEntries x (flow_key + flow_value) bytes";
     return false;
   }
-  flow_key* keys = region_->keys();
-  flow_value* sums = region_->values();
+  flow_capacity_ = capacity;
+  flow_key* keys = reinterpret_cast<flow_key*>(target_data_);
+  flow_value* sums = reinterpret_cast<flow_value*>(target_data_ + capacity * sizeof(flow_key));
 
   uint32_t batch = static_cast<uint32_t>(std::min<size_t>(capacity, 8192));
   std::vector<uint8_t> values(batch * value_stride);
@@ -270,13 +252,9 @@ void DrainWorker::OnOK() {
   Napi::Env env = Env();
   Napi::Object result = Napi::Object::New(env);
 
-  FlowRegion* region = region_;
-  region_ = nullptr;
-  Napi::ArrayBuffer flows = Napi::ArrayBuffer::New(
-      env, region->base, region->length, [](Napi::Env, void*, FlowRegion* r) { FlowRegion::Destroy(r); }, region);
-  result.Set("flows", flows);
+  result.Set("flows", target_.Value());
   result.Set("flowCount", Napi::Number::New(env, static_cast<double>(flow_count_)));
-  result.Set("flowCapacity", Napi::Number::New(env, static_cast<double>(region->capacity)));
+  result.Set("flowCapacity", Napi::Number::New(env, static_cast<double>(flow_capacity_)));
   result.Set("ifaces", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(ifaces_.data()),
                                                    ifaces_.size() * sizeof(iface_record)));
   result.Set("ifaceCount", Napi::Number::New(env, static_cast<double>(ifaces_.size())));

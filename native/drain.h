@@ -14,24 +14,10 @@ namespace flowscope {
 
 class Datapath;
 
-// An anonymous mapping (huge pages where the kernel gives them) that holds a
-// drain's flows. Freed by the ArrayBuffer's finalizer, or by the worker if it
-// never reached JS.
-struct FlowRegion {
-  void* base = nullptr;
-  size_t length = 0;
-  size_t capacity = 0;  // flows
-  flow_key* keys() const { return static_cast<flow_key*>(base); }
-  flow_value* values() const {
-    return reinterpret_cast<flow_value*>(static_cast<char*>(base) + capacity * sizeof(flow_key));
-  }
-  static FlowRegion* Create(size_t capacity);
-  static void Destroy(FlowRegion* r);
-};
-
 class DrainWorker : public Napi::AsyncWorker {
  public:
-  DrainWorker(Napi::Env env, Datapath* dp);
+  // `target` receives the flows: capacity keys, then capacity summed values.
+  DrainWorker(Napi::Env env, Datapath* dp, Napi::ArrayBuffer target);
   ~DrainWorker() override;
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -53,11 +39,15 @@ class DrainWorker : public Napi::AsyncWorker {
   Datapath* dp_;
   SysError err_;
 
-  // The drained flows, struct-of-arrays in one mapping handed to JS as an
-  // external ArrayBuffer: capacity keys (written by the syscall itself), then
-  // capacity summed values.
-  FlowRegion* region_ = nullptr;
+  // The caller's buffer for the drained flows, struct-of-arrays: capacity
+  // keys (written by the syscall itself), then capacity summed values. JS
+  // owns it and reuses it across drains, so its pages stay resident; it does
+  // not touch it until the promise settles.
+  Napi::Reference<Napi::ArrayBuffer> target_;
+  uint8_t* target_data_;
+  size_t target_length_;
   size_t flow_count_ = 0;
+  size_t flow_capacity_ = 0;
   std::vector<iface_record> ifaces_;
   uint64_t failures_[FAIL_KIND_COUNT] = {};
   uint64_t closed_realtime_ns_ = 0;

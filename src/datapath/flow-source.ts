@@ -8,7 +8,7 @@ import type {
 import { FAILURE_NAMES } from './types.js';
 import { loadNative, type NativeDatapath, type NativeError, type NativeHook, type NativeMechanism } from './native.js';
 import { KernelFlowBatch } from './flow-batch.js';
-import { IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
+import { FLOW_KEY, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
 import { resolveInterface } from './interfaces.js';
 
 export interface KernelFlowSourceOptions {
@@ -59,6 +59,13 @@ export class KernelFlowSource implements FlowSource {
   private readonly tcMechanism: NativeMechanism;
   private readonly flowMapEntries: number;
   private draining: Promise<DrainResult> | undefined;
+  /**
+   * Two flow buffers used in turn: a drain writes one while the batch of the
+   * previous drain, in the other, may still be read. Reused, so their pages
+   * stay resident and a drain costs no page faults.
+   */
+  private readonly flowBuffers: (ArrayBuffer | undefined)[] = [undefined, undefined];
+  private drains = 0;
   private lastDrainFlows = 0;
   private closed = false;
   private readonly onExit = () => this.closeNow();
@@ -146,9 +153,11 @@ export class KernelFlowSource implements FlowSource {
 
   private async drainOnce(): Promise<DrainResult> {
     this.assertOpen();
+    const slot = this.drains++ % 2;
+    const target = (this.flowBuffers[slot] ??= new ArrayBuffer(this.flowMapEntries * (FLOW_KEY.size + FLOW_VALUE.size)));
     let raw;
     try {
-      raw = await this.native.drain();
+      raw = await this.native.drain(target);
     } catch (err) {
       throw new DatapathError('drain failed', err as NativeError);
     }

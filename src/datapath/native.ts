@@ -17,7 +17,7 @@ export type NativeHook = 'tc-ingress' | 'tc-egress' | 'xdp';
 export type NativeMechanism = 'tcx' | 'clsact';
 
 export interface NativeDrainResult {
-  /** flowCapacity struct flow_key, then flowCapacity struct flow_value; the first flowCount of each are filled */
+  /** the buffer given to drain(): flowCapacity struct flow_key, then flowCapacity struct flow_value; the first flowCount of each are filled */
   flows: ArrayBuffer;
   flowCount: number;
   flowCapacity: number;
@@ -45,7 +45,8 @@ export interface NativeDatapath {
   attach(ifindex: number, hook: NativeHook, mechanism: NativeMechanism): { handle: number; mechanism: 'tcx' | 'clsact' | 'xdp-link' };
   detach(handle: number): void;
   removeStale(ifindex: number): number;
-  drain(): Promise<NativeDrainResult>;
+  /** `target` must hold flowMapEntries x (FLOW_KEY.size + FLOW_VALUE.size) bytes; it is written off the JS thread until the promise settles */
+  drain(target: ArrayBuffer): Promise<NativeDrainResult>;
   testRun(program: string, frame: Buffer, repeat: number): Promise<{ retval: number; durationNs: number }>;
   info(): NativeInfo;
   close(): void;

@@ -26,6 +26,9 @@ export type FailureName = (typeof FAILURE_NAMES)[number];
  * buffer: no object per flow until the caller asks for one. Index i runs from
  * 0 to count - 1. Counts are deltas: what the kernel counted for the flow
  * since the previous drain.
+ *
+ * A batch is a view into a buffer the source reuses: it is valid until the
+ * second drain() after the one that returned it. Copy what must live longer.
  */
 export interface FlowBatch {
   readonly count: number;

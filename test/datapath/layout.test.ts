@@ -51,7 +51,7 @@ describe.skipIf(skip)('struct layout', () => {
     const dst = '2001:db8::b';
     const frame = ethernet(ETH_P_IPV6, ipv6({ src, dst, nextHeader: IPPROTO.TCP, payload: tcp(0x1234, 0xabcd, TCP.SYN | TCP.FIN) }));
     await source.nativeDatapath.testRun('flowscope_tc_egress', frame, 7);
-    const raw = await source.nativeDatapath.drain();
+    const raw = await source.nativeDatapath.drain(new ArrayBuffer(64 * (FLOW_KEY.size + FLOW_VALUE.size)));
     expect(raw.flowCount).toBe(1);
     const keys = Buffer.from(raw.flows, 0, FLOW_KEY.size);
     const v = Buffer.from(raw.flows, raw.flowCapacity * FLOW_KEY.size, FLOW_VALUE.size);

@@ -10,7 +10,7 @@ import { kernelCounters } from '../../src/datapath/interfaces.js';
 import type { DrainResult } from '../../src/datapath/types.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
-import { counterDelta, drainUntilQuiet, expectMatchesKernel, sumInterface } from '../helpers/drain-until-quiet.js';
+import { counterDelta, drainUntilQuiet, expectMatchesKernel, snapshot, sumInterface } from '../helpers/drain-until-quiet.js';
 import { TRAFFIC, startHostSink, stop, waitForOutput } from '../helpers/processes.js';
 
 const skip = skipKernelTests('datapath lossless drain');
@@ -46,7 +46,7 @@ describe.skipIf(skip).each(['tc', 'xdp'] as const)('drain under load (%s)', (mod
     const finished = Promise.all([tcp, udp].map((c) => new Promise((r) => c.once('exit', r))));
     let running = true;
     void finished.then(() => (running = false));
-    while (running) drains.push(await source.drain());
+    while (running) drains.push(snapshot(await source.drain()));
     expect(tcp.exitCode).toBe(0);
     expect(udp.exitCode).toBe(0);
 

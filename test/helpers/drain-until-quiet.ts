@@ -3,7 +3,7 @@
  * drain, so the sum of everything drained since `before` covers exactly the
  * counters' delta since `before`. Returns every drain, for per-drain checks.
  */
-import type { DrainResult, FlowSource } from '../../src/datapath/types.js';
+import type { DrainResult, FlowBatch, FlowSource } from '../../src/datapath/types.js';
 import { kernelCounters, type KernelInterfaceCounters } from '../../src/datapath/interfaces.js';
 
 const same = (a: KernelInterfaceCounters, b: KernelInterfaceCounters) =>
@@ -45,12 +45,34 @@ export function expectMatchesKernel(
   return problems;
 }
 
+/**
+ * A drain copied out of the source's buffers: a FlowBatch is only valid until
+ * the second drain after it, and these tests keep drains longer than that.
+ */
+export function snapshot(d: DrainResult): DrainResult {
+  const f = d.flows;
+  const rows = Array.from({ length: f.count }, (_, i) => ({
+    ifindex: f.ifindex(i), direction: f.direction(i), family: f.family(i), proto: f.proto(i), sport: f.sport(i), dport: f.dport(i),
+    icmpType: f.icmpType(i), icmpCode: f.icmpCode(i), packets: f.packets(i), bytes: f.bytes(i), tcpFlags: f.tcpFlags(i),
+    firstSeenMs: f.firstSeenMs(i), lastSeenMs: f.lastSeenMs(i), src: f.src(i), dst: f.dst(i), key: f.key(i),
+  }));
+  const keyWords = f.keyWords.slice(0, f.count * 12);
+  const flows: FlowBatch = {
+    count: rows.length, keyWords,
+    ifindex: (i) => rows[i].ifindex, direction: (i) => rows[i].direction, family: (i) => rows[i].family, proto: (i) => rows[i].proto,
+    sport: (i) => rows[i].sport, dport: (i) => rows[i].dport, icmpType: (i) => rows[i].icmpType, icmpCode: (i) => rows[i].icmpCode,
+    packets: (i) => rows[i].packets, bytes: (i) => rows[i].bytes, tcpFlags: (i) => rows[i].tcpFlags,
+    firstSeenMs: (i) => rows[i].firstSeenMs, lastSeenMs: (i) => rows[i].lastSeenMs, src: (i) => rows[i].src, dst: (i) => rows[i].dst, key: (i) => rows[i].key,
+  };
+  return { ...d, flows };
+}
+
 export async function drainUntilQuiet(source: FlowSource, iface: string, settleMs = 200): Promise<{ drains: DrainResult[]; after: KernelInterfaceCounters }> {
   const drains: DrainResult[] = [];
   for (let attempt = 0; attempt < 50; attempt++) {
     await new Promise((r) => setTimeout(r, settleMs));
     const before = kernelCounters(iface);
-    drains.push(await source.drain());
+    drains.push(snapshot(await source.drain()));
     const after = kernelCounters(iface);
     if (same(before, after)) return { drains, after };
   }
