@@ -11,8 +11,10 @@
  * is merged across flows and nothing is dropped: per interface and direction,
  * the records' sums equal the kernel's flow counts.
  *
- * Work on big drains is cut into chunks with a yield to the event loop in
- * between, so HTTP requests are served during a poll of a million flows.
+ * Every pass of a poll over the flows (accumulate, export, expiry sweep) runs
+ * in chunks of `chunkSize` flows and yields to the event loop whenever it has
+ * held it for `sliceMs`, so HTTP requests wait at most a few ms during a poll
+ * of a million flows.
  */
 import type { Attachment, DrainResult, FailureName, FlowSource } from '../datapath/types.js';
 import type { AddressTable } from './address-table.js';
@@ -21,13 +23,16 @@ import type { InterfaceAccounting } from './interface-accounting.js';
 import { RecordBatch } from './record-batch.js';
 import type { RecordSink } from './sink.js';
 import type { TopWindows } from './top-windows.js';
+import { DEFAULT_SLICE_MS, Slicer } from './slicer.js';
 
 export interface CollectorConfig {
   pollIntervalMs: number;
   /** export records every this many polls (1 = every poll) */
   exportEveryPolls: number;
-  /** flows handled between two yields to the event loop */
+  /** flows handled between two looks at the clock (and records per exported batch) */
   chunkSize: number;
+  /** longest a poll holds the event loop before it yields, ms */
+  sliceMs: number;
   /** flow-table slots examined for expiry per poll */
   sweepBudget: number;
 }
@@ -35,7 +40,8 @@ export interface CollectorConfig {
 export const DEFAULT_COLLECTOR: Readonly<CollectorConfig> = Object.freeze({
   pollIntervalMs: 1000,
   exportEveryPolls: 1,
-  chunkSize: 16_384,
+  chunkSize: 2048,
+  sliceMs: DEFAULT_SLICE_MS,
   sweepBudget: 131_072,
 });
 
@@ -58,8 +64,6 @@ export interface CollectorListener {
   pollFailed?(error: Error): void;
   sinkFailed?(sink: string, error: Error): void;
 }
-
-const yieldNow = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Collector {
   private timer: NodeJS.Timeout | undefined;
@@ -141,19 +145,25 @@ export class Collector {
     }
     const flows = drained.flows;
     const chunk = this.config.chunkSize;
+    const slicer = new Slicer(this.config.sliceMs);
     for (let from = 0; from < flows.count; from += chunk) {
       this.table.accumulate(flows, from, Math.min(flows.count, from + chunk));
-      if (from + chunk < flows.count) await yieldNow();
+      if (slicer.due) await slicer.next();
     }
     this.interfaces.apply(drained.interfaces, drained.closedAtMs);
     let records = 0;
     if (forceExport || ++this.pollsSinceExport >= this.config.exportEveryPolls) {
-      records = await this.exportPending(drained.closedAtMs);
+      records = await this.exportPending(drained.closedAtMs, slicer);
       this.pollsSinceExport = 0;
     }
     if (this.top) await this.top.advance(drained.closedAtMs);
     else this.table.releaseRetired();
-    const expired = this.table.sweep(drained.closedAtMs, this.config.sweepBudget);
+    let expired = 0;
+    const sweepTotal = Math.min(this.config.sweepBudget, this.table.slotLimit);
+    for (let done = 0; done < sweepTotal || done === 0; done += chunk) {
+      expired += this.table.sweep(drained.closedAtMs, Math.min(chunk, sweepTotal - done));
+      if (slicer.due) await slicer.next();
+    }
     this.polls++;
     this.lastError = undefined;
     this.lastFailures = drained.failures;
@@ -173,7 +183,7 @@ export class Collector {
   }
 
   /** Writes every flow with unexported counts as a record, in chunks. */
-  private async exportPending(endMs: number): Promise<number> {
+  private async exportPending(endMs: number, slicer: Slicer): Promise<number> {
     const batch = this.batch;
     batch.startMs = this.lastExportMs;
     batch.endMs = endMs;
@@ -188,7 +198,7 @@ export class Collector {
       }
       if (this.top) await this.top.add(batch);
       total += batch.count;
-      await yieldNow();
+      if (slicer.due) await slicer.next();
     }
     this.table.finishExport();
     this.lastExportMs = endMs;

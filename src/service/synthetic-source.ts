@@ -15,6 +15,7 @@ import type {
 } from '../datapath/types.js';
 import { FAILURE_NAMES, KEY_WORDS } from '../datapath/types.js';
 import { FLOW_IDENTITY_BYTES, FLOW_KEY } from '../datapath/layout.js';
+import { formatIPv4, formatIPv6 } from '../datapath/address.js';
 import { parseIp } from './ip.js';
 import { growFloat64, growUint16, growUint32, growUint8 } from './typed-arrays.js';
 
@@ -112,9 +113,9 @@ export class ColumnarFlowBatch implements FlowBatch {
     this.bytesCol[i] = f.bytes;
     this.firstCol[i] = f.firstSeenMs ?? nowMs;
     this.lastCol[i] = f.lastSeenMs ?? f.firstSeenMs ?? nowMs;
-    // Canonical text, as the kernel batch formats it from bytes.
-    this.srcCol[i] = canonical(f.src);
-    this.dstCol[i] = canonical(f.dst);
+    // Canonical text, formatted from the bytes as the kernel batch does.
+    this.srcCol[i] = src.family === 6 ? formatIPv6(src.bytes, 0) : formatIPv4(src.bytes, 0);
+    this.dstCol[i] = dst.family === 6 ? formatIPv6(dst.bytes, 0) : formatIPv4(dst.bytes, 0);
     const k = this.keys;
     const at = i * KEY_BYTES;
     k.fill(0, at, at + KEY_BYTES);
@@ -186,27 +187,26 @@ export class ColumnarFlowBatch implements FlowBatch {
   }
 }
 
-function canonical(address: string): string {
-  const parsed = parseIp(address)!;
-  if (parsed.family === 4) return Array.from(parsed.bytes).join('.');
-  // RFC 5952: lower case, leading zeros dropped, the longest run (>1) of zero groups as ::.
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((parsed.bytes[i] << 8) | parsed.bytes[i + 1]);
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j;
+interface FlowSum {
+  ifindex: number;
+  direction: Direction;
+  packets: number;
+  bytes: number;
+}
+
+/** The flows' packets and bytes summed per interface and direction. */
+function flowSums(batch: FlowBatch): FlowSum[] {
+  const sums = new Map<number, FlowSum>();
+  for (let i = 0; i < batch.count; i++) {
+    const ifindex = batch.ifindex(i);
+    const direction = batch.direction(i);
+    const k = ifindex * 2 + (direction === 'egress' ? 1 : 0);
+    let s = sums.get(k);
+    if (!s) sums.set(k, (s = { ifindex, direction, packets: 0, bytes: 0 }));
+    s.packets += batch.packets(i);
+    s.bytes += batch.bytes(i);
   }
-  const hex = words.map((w) => w.toString(16));
-  if (bestAt < 0) return hex.join(':');
-  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+  return [...sums.values()];
 }
 
 export interface SyntheticSourceOptions {
@@ -234,6 +234,8 @@ export class SyntheticFlowSource implements FlowSource {
   private queuedFlows: SyntheticFlow[] = [];
   private queuedNonFlows: SyntheticNonFlow[] = [];
   private generated: ColumnarFlowBatch | undefined;
+  /** per interface and direction, the flow sums of every drain of the generated population */
+  private generatedSums: FlowSum[] | undefined;
   private generatedIfindex = 0;
   private failureCounts = Object.fromEntries(FAILURE_NAMES.map((n) => [n, 0])) as Record<FailureName, number>;
   private nextIfindex = 100;
@@ -307,6 +309,7 @@ export class SyntheticFlowSource implements FlowSource {
       }, now);
     }
     this.generated = batch;
+    this.generatedSums = undefined;
   }
 
   async drain(): Promise<DrainResult> {
@@ -362,10 +365,17 @@ export class SyntheticFlowSource implements FlowSource {
     return batch;
   }
 
-  private interfaceDeltas(batch: FlowBatch): InterfaceDelta[] {
-    const deltas = new Map<string, InterfaceDelta>();
+  /**
+   * The interface deltas of a drain: the flows' sums per interface and
+   * direction (for the generated population, computed once: its deltas are
+   * the same on every drain, and a kernel drain does not cost the JS thread a
+   * pass over the flows) plus the queued non-flow frames.
+   */
+  private interfaceDeltas(batch: ColumnarFlowBatch): InterfaceDelta[] {
+    const sums = batch === this.generated ? (this.generatedSums ??= flowSums(batch)) : flowSums(batch);
+    const deltas = new Map<number, InterfaceDelta>();
     const get = (ifindex: number, direction: Direction): InterfaceDelta => {
-      const k = `${ifindex}/${direction}`;
+      const k = ifindex * 2 + (direction === 'egress' ? 1 : 0);
       let d = deltas.get(k);
       if (!d) {
         d = { ifindex, direction, packets: 0, bytes: 0, otherPackets: 0, otherBytes: 0, overflowPackets: 0, overflowBytes: 0 };
@@ -373,10 +383,10 @@ export class SyntheticFlowSource implements FlowSource {
       }
       return d;
     };
-    for (let i = 0; i < batch.count; i++) {
-      const d = get(batch.ifindex(i), batch.direction(i));
-      d.packets += batch.packets(i);
-      d.bytes += batch.bytes(i);
+    for (const s of sums) {
+      const d = get(s.ifindex, s.direction);
+      d.packets += s.packets;
+      d.bytes += s.bytes;
     }
     for (const n of this.queuedNonFlows) {
       const d = get(this.ifindexOf(n.iface), n.direction);

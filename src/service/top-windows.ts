@@ -29,6 +29,9 @@ import { isIcmp, protoName } from './protocols.js';
 import { topK } from './top-k.js';
 import { metaDirectionCode, metaFamily, metaIcmpCode, metaIcmpType, metaProto, portsDport, portsSport } from './tuple.js';
 import { growFloat64, growUint32, growUint8 } from './typed-arrays.js';
+import { NumberIndex } from './number-index.js';
+import { Slicer } from './slicer.js';
+import { TopKSelector } from './top-k-selector.js';
 
 export const TOP_DIMENSIONS = ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] as const;
 export type TopDimension = (typeof TOP_DIMENSIONS)[number];
@@ -100,8 +103,8 @@ export interface TopAnswer {
 /** Fields of a flow as a top-talker key, built from a flow id. */
 type FlowFields = NonNullable<GroupKey['flow']>;
 
-const yieldNow = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-const CLOSE_CHUNK = 32_768;
+/** flows (or groups) between two looks at the clock while a bucket closes; the close yields every few ms */
+const CLOSE_CHUNK = 1024;
 
 export class TopWindows {
   private readonly keyTable = new Map<string, GroupKey>();
@@ -115,6 +118,10 @@ export class TopWindows {
   private openTotalPackets = 0;
   private openTotalBytes = 0;
   private closing: Promise<void> | undefined;
+  /** scratch of summarizeOpen(), reused by every close */
+  private groupers: Grouper[] | undefined;
+  private flowPackets = new Float64Array(0);
+  private flowBytes = new Float64Array(0);
   private readonly cache = new Map<string, TopAnswer>();
   /** closes so far; answers are cached per generation */
   generation = 0;
@@ -182,60 +189,92 @@ export class TopWindows {
     return this.closing;
   }
 
-  /** Groups the open bucket along every dimension and keeps the largest groups. */
+  /**
+   * Groups the open bucket along every dimension and keeps the largest
+   * groups. Time-sliced (a million flows take longer than a request should
+   * wait); the closed bucket appears to queries at once, when complete.
+   */
   private async summarizeOpen(): Promise<void> {
+    const slicer = new Slicer();
     const n = this.touchedCount;
     const slots = this.touched;
-    const groupers = TOP_DIMENSIONS.filter((d) => d !== 'flow').map((d) => new Grouper(d, this.tuples, this.nodes));
+    // Scratch kept across closes: a million flows' worth of fresh arrays per
+    // close would cost page faults and GC work in the middle of the slices.
+    const groupers = (this.groupers ??= TOP_DIMENSIONS.filter((d) => d !== 'flow').map((d) => new Grouper(d, this.tuples, this.nodes)));
+    for (const g of groupers) g.reset(g.dim === 'pair' ? n : 0);
     for (let from = 0; from < n; from += CLOSE_CHUNK) {
       const to = Math.min(n, from + CLOSE_CHUNK);
       for (const g of groupers) g.addRange(slots, from, to, this.openPackets, this.openBytes);
-      if (to < n) await yieldNow();
+      await slicer.check();
     }
     const dims = {} as Record<TopDimension, DimSummary>;
-    for (const g of groupers) dims[g.dim] = this.summarize(g.dim, g.count, g.packets, g.bytes, (i) => g.rep[i]);
-    await yieldNow();
-    const flowPackets = new Float64Array(n);
-    const flowBytes = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      flowPackets[i] = this.openPackets[slots[i]];
-      flowBytes[i] = this.openBytes[slots[i]];
+    for (const g of groupers) dims[g.dim] = await this.summarize(g.dim, g.count, g.packets, g.bytes, g.rep, slicer);
+    if (this.flowPackets.length < n) {
+      this.flowPackets = new Float64Array(n);
+      this.flowBytes = new Float64Array(n);
     }
-    dims.flow = this.summarize('flow', n, flowPackets, flowBytes, (i) => slots[i]);
+    const flowPackets = this.flowPackets;
+    const flowBytes = this.flowBytes;
+    for (let from = 0; from < n; from += CLOSE_CHUNK) {
+      const to = Math.min(n, from + CLOSE_CHUNK);
+      for (let i = from; i < to; i++) {
+        flowPackets[i] = this.openPackets[slots[i]];
+        flowBytes[i] = this.openBytes[slots[i]];
+      }
+      await slicer.check();
+    }
+    dims.flow = await this.summarize('flow', n, flowPackets, flowBytes, slots, slicer);
     this.closed.push({ epoch: this.openEpoch, packets: this.openTotalPackets, bytes: this.openTotalBytes, dims });
-    for (let i = 0; i < n; i++) {
-      const slot = slots[i];
-      this.openPackets[slot] = 0;
-      this.openBytes[slot] = 0;
-      this.openMark[slot] = 0;
+    this.expireOld();
+    this.generation++;
+    this.cache.clear();
+    // add() waits for the close, so the open bucket is reset before anything is added to it.
+    for (let from = 0; from < n; from += CLOSE_CHUNK) {
+      const to = Math.min(n, from + CLOSE_CHUNK);
+      for (let i = from; i < to; i++) {
+        const slot = slots[i];
+        this.openPackets[slot] = 0;
+        this.openBytes[slot] = 0;
+        this.openMark[slot] = 0;
+      }
+      await slicer.check();
     }
     this.touchedCount = 0;
     this.openTotalPackets = 0;
     this.openTotalBytes = 0;
     this.openEpoch = -1;
-    this.expireOld();
-    this.generation++;
-    this.cache.clear();
     this.onBucketClosed();
   }
 
-  /** Keeps the `capacity` largest groups by bytes and by packets. */
-  private summarize(dim: TopDimension, count: number, packets: Float64Array, bytes: Float64Array, rep: (i: number) => number): DimSummary {
+  /** Keeps the `capacity` largest groups by bytes and by packets; `rep[i]` is a flow slot of group i. */
+  private async summarize(dim: TopDimension, count: number, packets: Float64Array, bytes: Float64Array, rep: Uint32Array, slicer: Slicer): Promise<DimSummary> {
     const m = this.config.capacity;
     let kept: number[];
     if (count <= m) kept = Array.from({ length: count }, (_, i) => i);
-    else kept = [...new Set([...topK(count, m, (i) => bytes[i]), ...topK(count, m, (i) => packets[i])])];
+    else {
+      const byBytes = new TopKSelector(m, bytes);
+      const byPackets = new TopKSelector(m, packets);
+      for (let from = 0; from < count; from += CLOSE_CHUNK) {
+        const to = Math.min(count, from + CLOSE_CHUNK);
+        byBytes.offer(from, to);
+        byPackets.offer(from, to);
+        await slicer.check();
+      }
+      kept = [...new Set([...byBytes.result(), ...byPackets.result()])];
+    }
     const summary: DimSummary = {
       keys: new Array<GroupKey>(kept.length),
       packets: new Float64Array(kept.length),
       bytes: new Float64Array(kept.length),
       groups: count,
     };
-    kept.forEach((g, j) => {
-      summary.keys[j] = this.acquireKey(dim, this.flowFields(rep(g)));
+    for (let j = 0; j < kept.length; j++) {
+      const g = kept[j];
+      summary.keys[j] = this.acquireKey(dim, this.flowFields(rep[g]));
       summary.packets[j] = packets[g];
       summary.bytes[j] = bytes[g];
-    });
+      if ((j & 127) === 127) await slicer.check();
+    }
     return summary;
   }
 
@@ -380,13 +419,28 @@ class Grouper {
   bytes = new Float64Array(1024);
   /** one flow id per group, to build the group's key from */
   rep = new Uint32Array(1024);
-  private readonly index = new Map<number, number>();
+  private readonly index = new NumberIndex();
 
   constructor(
     readonly dim: Exclude<TopDimension, 'flow'>,
     private readonly tuples: FlowTupleReaderWithIds,
     private readonly nodes: FlowNodeReader,
   ) {}
+
+  /**
+   * Starts a new grouping, keeping the memory. `expected` groups (about one
+   * per flow for pairs) fit without growing: growing a big index would hold
+   * the event loop.
+   */
+  reset(expected: number): void {
+    this.count = 0;
+    this.index.clear(expected);
+    if (expected > this.packets.length) {
+      this.packets = new Float64Array(expected);
+      this.bytes = new Float64Array(expected);
+      this.rep = new Uint32Array(expected);
+    }
+  }
 
   /** A number identifying the flow's group in this dimension. */
   private groupNumber(slot: number): number {
@@ -416,19 +470,21 @@ class Grouper {
     for (let i = from; i < to; i++) {
       const slot = slots[i];
       const n = this.groupNumber(slot);
-      let g = this.index.get(n);
-      if (g === undefined) {
-        g = this.count++;
-        this.index.set(n, g);
+      const g = this.index.idOf(n);
+      if (g === this.count) {
+        this.count++;
         if (g >= this.packets.length) {
           this.packets = growFloat64(this.packets, g + 1);
           this.bytes = growFloat64(this.bytes, g + 1);
           this.rep = growUint32(this.rep, g + 1);
         }
         this.rep[g] = slot;
+        this.packets[g] = packets[slot];
+        this.bytes[g] = bytes[slot];
+      } else {
+        this.packets[g] += packets[slot];
+        this.bytes[g] += bytes[slot];
       }
-      this.packets[g] += packets[slot];
-      this.bytes[g] += bytes[slot];
     }
   }
 }
