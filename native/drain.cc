@@ -158,7 +158,7 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
 // The totals of one interface and direction; a drain sees few interfaces, so
 // a linear scan from the last hit beats a hash map here.
 iface_totals& DrainWorker::TotalsFor(uint32_t ifindex, uint8_t direction, uint8_t gen) {
-  static thread_local size_t last = 0;
+  size_t& last = last_totals_;
   if (last < ifaces_.size() && ifaces_[last].key.ifindex == ifindex && ifaces_[last].key.direction == direction)
     return ifaces_[last].totals;
   for (size_t i = 0; i < ifaces_.size(); i++) {

@@ -49,6 +49,7 @@ class DrainWorker : public Napi::AsyncWorker {
   size_t flow_count_ = 0;
   size_t flow_capacity_ = 0;
   std::vector<iface_record> ifaces_;
+  size_t last_totals_ = 0;  // index of the last TotalsFor hit
   uint64_t failures_[FAIL_KIND_COUNT] = {};
   uint64_t closed_realtime_ns_ = 0;
   uint64_t closed_mono_ns_ = 0;
