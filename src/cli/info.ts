@@ -1,26 +1,11 @@
 /** flowscope interfaces / flowscope status. */
-import { parseArgs } from 'node:util';
 import type { InterfaceReport } from '../service/interface-accounting.js';
 import { ApiClient, clientOptions } from './client.js';
 import { human, table } from './format.js';
-import { HELP, UsageError, argsError } from './usage.js';
+import { CLIENT_FLAG_OPTIONS, HELP, UsageError, parseCommandArgs } from './usage.js';
 
 function parseClientArgs(command: string, args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        token: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw argsError(err, command);
-  }
+  return parseCommandArgs(command, args, { ...CLIENT_FLAG_OPTIONS, output: { type: 'string', short: 'o' } });
 }
 
 export async function interfaces(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {

@@ -1,33 +1,20 @@
 /** flowscope observe: print flow records, or follow them (-f), like hubble observe. */
-import { parseArgs } from 'node:util';
 import type { FlowRecord } from '../service/record.js';
 import { ApiClient, clientOptions } from './client.js';
 import { FILTER_FLAG_OPTIONS, filterQuery, positiveInt } from './filters.js';
 import { FLOW_TABLE_HEADER, compactLine, flowRow, table } from './format.js';
-import { HELP, UsageError, argsError } from './usage.js';
+import { CLIENT_FLAG_OPTIONS, HELP, UsageError, parseCommandArgs } from './usage.js';
 
 const FORMATS = ['compact', 'json', 'table'];
 
 export async function observe(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...FILTER_FLAG_OPTIONS,
-        last: { type: 'string' },
-        follow: { type: 'boolean', short: 'f' },
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        token: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw argsError(err, 'observe');
-  }
+  const values = parseCommandArgs('observe', args, {
+    ...FILTER_FLAG_OPTIONS,
+    ...CLIENT_FLAG_OPTIONS,
+    last: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+    output: { type: 'string', short: 'o' },
+  });
   if (values.help) return out(HELP.observe + '\n');
   const format = values.output ?? 'compact';
   if (!FORMATS.includes(format)) throw new UsageError(`observe: -o "${format}" is unknown; use ${FORMATS.join(', ')}`);

@@ -8,7 +8,6 @@
  * (/readyz 503 with the reason) and keeps reconnecting.
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { formatDuration, parseDuration } from '../service/duration.js';
 import { DEFAULT_TOP } from '../service/top-windows.js';
 import { parseListen, startServer } from '../http/server.js';
@@ -17,7 +16,7 @@ import { RedisAuthError } from '../redis/connection.js';
 import { Relay } from '../redis/relay.js';
 import { parseRedisUrl, RedisUrlError, type RedisTarget } from '../redis/url.js';
 import { version } from './run.js';
-import { RuntimeFailure, UsageError, argsError } from './usage.js';
+import { RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
 export const RELAY_HELP = `Usage: flowscope relay --redis URL [--listen HOST:PORT] [--group NAME] [--consumer NAME] [options]
 
@@ -76,31 +75,21 @@ function oneOf<T extends string>(name: string, text: string | undefined, values:
 }
 
 export function loadRelayConfig(args: string[], env: NodeJS.ProcessEnv): RelayConfig | undefined {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        redis: { type: 'string' },
-        listen: { type: 'string' },
-        group: { type: 'string' },
-        consumer: { type: 'string' },
-        'store-size': { type: 'string' },
-        'top-bucket': { type: 'string' },
-        'top-horizon': { type: 'string' },
-        'top-capacity': { type: 'string' },
-        'claim-idle': { type: 'string' },
-        token: { type: 'string' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw argsError(err, 'relay');
-  }
+  const values: Record<string, string | boolean | undefined> = parseCommandArgs('relay', args, {
+    redis: { type: 'string' },
+    listen: { type: 'string' },
+    group: { type: 'string' },
+    consumer: { type: 'string' },
+    'store-size': { type: 'string' },
+    'top-bucket': { type: 'string' },
+    'top-horizon': { type: 'string' },
+    'top-capacity': { type: 'string' },
+    'claim-idle': { type: 'string' },
+    token: { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return undefined;
   const str = (name: string): string | undefined => values[name] as string | undefined;
   const url = str('redis') ?? (env.FLOWSCOPE_REDIS_URL || env.FLOWSCOPE_REDIS || undefined);

@@ -1,6 +1,5 @@
 /** flowscope run: the agent. */
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type AgentConfig } from '../config/config.js';
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
@@ -12,7 +11,7 @@ import { InterfaceReconciler, isPattern, type ReconcileResult } from '../service
 import { createSinks } from '../service/sink-factory.js';
 import { SinkUnavailableError } from '../service/sink.js';
 import { openSource } from '../service/source-factory.js';
-import { HELP, RuntimeFailure, UsageError, argsError } from './usage.js';
+import { HELP, RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
 export function version(): string {
   try {
@@ -23,18 +22,14 @@ export function version(): string {
 }
 
 export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: { ...runParseArgsOptions(), config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    throw argsError(err, 'run');
-  }
+  const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('run', args, {
+    ...runParseArgsOptions(),
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return { config: undefined as unknown as AgentConfig, help: true };
+  // FLOWSCOPE_REDIS_URL is the usual name for a Redis URL; FLOWSCOPE_REDIS (the option's own name) wins.
+  if (env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS) env = { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL };
   const file = (values.config as string | undefined) ?? (env.FLOWSCOPE_CONFIG || undefined);
   try {
     const config = resolveConfig({ flags: values as Record<string, string | string[] | undefined>, env, file: file ? readConfigFile(file) : {} });
@@ -47,8 +42,7 @@ export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config:
 
 /** Runs the agent until SIGINT/SIGTERM. */
 export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
-  // FLOWSCOPE_REDIS_URL is the usual name for a Redis URL; FLOWSCOPE_REDIS (the option's own name) wins.
-  const { config, help } = loadRunConfig(args, env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS ? { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL } : env);
+  const { config, help } = loadRunConfig(args, env);
   if (help) return out(HELP.run + '\n');
   if (config.ifaces.length === 0 && config.source === 'kernel') throw new UsageError('run: no interface given; use --iface NAME (or FLOWSCOPE_IFACE)');
   if (config.source === 'kernel') {
@@ -134,7 +128,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   // SIGHUP: read the configuration again and apply its interface list; the other options need a restart.
   const reload = () => {
     try {
-      const next = loadRunConfig(args, env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS ? { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL } : env).config;
+      const next = loadRunConfig(args, env).config;
       reconciler?.setSpecs(next.ifaces);
       log.info({ ifaces: next.ifaces }, 'SIGHUP: interface list reloaded (other options apply at the next start)');
       void reconcile('reload');

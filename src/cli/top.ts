@@ -1,9 +1,8 @@
 /** flowscope top: the top talkers of a window. */
-import { parseArgs } from 'node:util';
 import { ApiClient, clientOptions } from './client.js';
 import { FILTER_FLAG_OPTIONS, filterQuery, positiveInt } from './filters.js';
 import { table } from './format.js';
-import { HELP, UsageError, argsError } from './usage.js';
+import { CLIENT_FLAG_OPTIONS, HELP, UsageError, parseCommandArgs } from './usage.js';
 
 interface TopAnswer {
   by: string;
@@ -28,27 +27,15 @@ export function keyText(key: Record<string, string | number>): string {
 }
 
 export async function top(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...FILTER_FLAG_OPTIONS,
-        by: { type: 'string' },
-        metric: { type: 'string' },
-        window: { type: 'string' },
-        k: { type: 'string', short: 'k' },
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        token: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw argsError(err, 'top');
-  }
+  const values = parseCommandArgs('top', args, {
+    ...FILTER_FLAG_OPTIONS,
+    ...CLIENT_FLAG_OPTIONS,
+    by: { type: 'string' },
+    metric: { type: 'string' },
+    window: { type: 'string' },
+    k: { type: 'string', short: 'k' },
+    output: { type: 'string', short: 'o' },
+  });
   if (values.help) return out(HELP.top + '\n');
   if (values.by !== undefined && !DIMENSIONS.includes(values.by)) throw new UsageError(`top: --by "${values.by}" is unknown; use ${DIMENSIONS.join(', ')}`);
   if (values.metric !== undefined && values.metric !== 'bytes' && values.metric !== 'packets') throw new UsageError(`top: --metric "${values.metric}" is unknown; use bytes or packets`);

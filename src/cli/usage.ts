@@ -1,4 +1,5 @@
-/** Usage errors (exit status 2, one line on stderr) and the help texts. */
+/** Usage errors (exit status 2, one line on stderr), argument parsing and the help texts. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runOptionsHelp } from '../config/config.js';
 
 export class UsageError extends Error {
@@ -20,6 +21,24 @@ export class RuntimeFailure extends Error {
 export function argsError(err: unknown, command: string): UsageError {
   const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
   return new UsageError(`${command}: ${message} (see flowscope ${command} --help)`);
+}
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** --server, --token and --help, which every client command takes. */
+export const CLIENT_FLAG_OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagOptions;
+
+/** Parses a command's flags strictly (no positionals); a bad flag is a one-line UsageError. */
+export function parseCommandArgs<O extends FlagOptions>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw argsError(err, command);
+  }
 }
 
 export const CLIENT_OPTIONS_HELP = `  --server URL        agent or relay API (default http://127.0.0.1:9797)   [FLOWSCOPE_SERVER]

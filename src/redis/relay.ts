@@ -4,6 +4,7 @@
  * the relay metrics into the services the HTTP app serves (the same app as
  * the agent's: src/http/app.ts).
  */
+import { Followers } from '../service/followers.js';
 import type { AgentStatus, ApiServices, Readiness, StatusService } from '../service/queries.js';
 import type { TopConfig } from '../service/top-windows.js';
 import { connectClient, createRedisClient, isReady, RedisUnreachableError, type RedisClient } from './connection.js';
@@ -61,7 +62,7 @@ export class Relay implements StatusService {
   readonly metrics: RelayMetrics;
   private readonly clock: () => number;
   private readonly startedAtMs: number;
-  private streamClients = 0;
+  private readonly followers = new Followers();
   private connectionError: string | undefined;
 
   constructor(readonly options: RelayOptions) {
@@ -93,7 +94,7 @@ export class Relay implements StatusService {
       consumer: this.consumer,
       connected: () => isReady(this.client),
       ready: () => this.readiness().ready,
-      streamClients: () => this.streamClients,
+      streamClients: () => this.followers.count,
     });
   }
 
@@ -126,17 +127,7 @@ export class Relay implements StatusService {
     return {
       flows: {
         flows: (filter, limit) => view.flows(filter, limit),
-        follow: (filter, onRecords) => {
-          this.streamClients++;
-          const stop = view.follow(filter, onRecords);
-          let stopped = false;
-          return () => {
-            if (stopped) return;
-            stopped = true;
-            this.streamClients--;
-            stop();
-          };
-        },
+        follow: (filter, onRecords) => this.followers.track(view.follow(filter, onRecords)),
       },
       top: view,
       interfaces: view,

@@ -6,6 +6,7 @@
  */
 import type { FlowSource, HookMode } from '../datapath/types.js';
 import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { Followers } from './followers.js';
 import { AddressTable } from './address-table.js';
 import { Collector, DEFAULT_COLLECTOR, type CollectorConfig } from './collector.js';
 import { DEFAULT_EXPIRY, type ExpiryConfig } from './expiry.js';
@@ -46,7 +47,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
   readonly maxK: number;
   private readonly startedAtMs: number;
   private readonly clock: () => number;
-  private streamClients = 0;
+  private readonly followers = new Followers();
 
   constructor(
     readonly source: FlowSource,
@@ -72,7 +73,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       expired: () => this.table.expired,
       failures: () => this.collector.lastFailures,
       ready: () => this.readiness().ready,
-      streamClients: () => this.streamClients,
+      streamClients: () => this.followers.count,
     });
     this.collector = new Collector(
       source,
@@ -131,18 +132,12 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
   }
 
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
-    this.streamClients++;
-    const stop = this.store.onAppend((from, to) => {
-      const seqs = this.store.matching(filter, from, to);
-      if (seqs.length > 0) onRecords(seqs.map((seq) => this.store.recordAt(seq)));
-    });
-    let stopped = false;
-    return () => {
-      if (stopped) return;
-      stopped = true;
-      this.streamClients--;
-      stop();
-    };
+    return this.followers.track(
+      this.store.onAppend((from, to) => {
+        const seqs = this.store.matching(filter, from, to);
+        if (seqs.length > 0) onRecords(seqs.map((seq) => this.store.recordAt(seq)));
+      }),
+    );
   }
 
   get horizonMs(): number {
