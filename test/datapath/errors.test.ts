@@ -43,7 +43,8 @@ describe.skipIf(skip)('datapath errors', () => {
     execFileSync('ip', ['link', 'set', 'dev', pair.hostIf, 'xdpgeneric', 'obj', obj, 'sec', 'xdp']);
     const source = new KernelFlowSource({ flowMapEntries: 64 });
     try {
-      const err = await source.attach(pair.hostIf, 'xdp').catch((e: unknown) => e as { message: string; code?: string; syscall?: string; hint?: string });
+      type AttachError = { message: string; code?: string; syscall?: string; hint?: string };
+      const err = (await source.attach(pair.hostIf, 'xdp').catch((e: unknown) => e)) as AttachError;
       expect(err).toMatchObject({ code: 'EEXIST', syscall: 'bpf_link_create(BPF_XDP) [xdp]' });
       expect(err.message).toMatch(new RegExp(`cannot attach to ${pair.hostIf} \\(xdp\\)`));
       expect(err.hint).toMatch(/another XDP program is attached.*--hook tc/);

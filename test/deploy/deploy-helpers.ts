@@ -130,18 +130,7 @@ export async function waitForStatus(url: string, status: number, timeoutMs = 15_
   return last;
 }
 
-/** A free TCP port on 127.0.0.1 (bind 0, read, close). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers/ports.js';
 
 /** Sample names (not # HELP/# TYPE) and label names of a Prometheus text exposition. */
 export function exposition(text: string): { names: Set<string>; labels: Set<string> } {

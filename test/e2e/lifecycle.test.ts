@@ -12,7 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
 import { eventually, flowscopeTcxLinks, hasXdp, tcFilters } from '../helpers/kernel-objects.js';
-import { eventuallyAsync, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 
 const skip = skipKernelTests('agent lifecycle');
 
@@ -55,12 +55,12 @@ describe.skipIf(skip)('agent lifecycle with real signals', () => {
     expect(await attachedNames(agent)).toEqual([a.hostIf]);
 
     const b = pair(51);
-    await eventuallyAsync(async () => (await attachedNames(agent)).includes(b.hostIf), `${b.hostIf} attached`);
+    await eventually(async () => (await attachedNames(agent)).includes(b.hostIf), `${b.hostIf} attached`);
     b.exec('ping', ['-c', '3', '-i', '0.05', b.hostV4]);
-    await eventuallyAsync(async () => (await pingsSeen(agent, b.hostIf)) === 3, '3 pings counted on the new interface');
+    await eventually(async () => (await pingsSeen(agent, b.hostIf)) === 3, '3 pings counted on the new interface');
 
     b.destroy();
-    await eventuallyAsync(async () => !(await attachedNames(agent)).includes(b.hostIf), `${b.hostIf} dropped`);
+    await eventually(async () => !(await attachedNames(agent)).includes(b.hostIf), `${b.hostIf} dropped`);
     expect(agent.output()).toContain('"msg":"detached"');
     expect(await attachedNames(agent)).toEqual([a.hostIf]);
     expect(agent.child.exitCode).toBeNull();
@@ -78,20 +78,20 @@ describe.skipIf(skip)('agent lifecycle with real signals', () => {
     a.exec('ping', ['-c', '4', '-i', '0.05', a.hostV4]);
     writeFileSync(config, `iface: [${a.hostIf}, ${c.hostIf}]\n`);
     agent.child.kill('SIGHUP');
-    await eventuallyAsync(async () => (await attachedNames(agent)).includes(c.hostIf), `${c.hostIf} attached after SIGHUP`);
+    await eventually(async () => (await attachedNames(agent)).includes(c.hostIf), `${c.hostIf} attached after SIGHUP`);
     a.exec('ping', ['-c', '5', '-i', '0.05', a.hostV4]);
     c.exec('ping', ['-c', '2', '-i', '0.05', c.hostV4]);
-    await eventuallyAsync(async () => (await pingsSeen(agent, a.hostIf)) === 9 && (await pingsSeen(agent, c.hostIf)) === 2, 'all pings counted');
+    await eventually(async () => (await pingsSeen(agent, a.hostIf)) === 9 && (await pingsSeen(agent, c.hostIf)) === 2, 'all pings counted');
 
     writeFileSync(config, `iface: [${c.hostIf}]\n`);
     agent.child.kill('SIGHUP');
-    await eventuallyAsync(async () => (await attachedNames(agent)).join() === c.hostIf, `${a.hostIf} detached after SIGHUP`);
+    await eventually(async () => (await attachedNames(agent)).join() === c.hostIf, `${a.hostIf} detached after SIGHUP`);
     expect(tcFilters(a.hostIf, 'ingress')).toBe('');
 
     // a broken file is refused, the agent keeps what it has
     writeFileSync(config, 'iface: [\n');
     agent.child.kill('SIGHUP');
-    await eventuallyAsync(async () => agent.output().includes('configuration not reloaded'), 'the bad reload reported');
+    await eventually(async () => agent.output().includes('configuration not reloaded'), 'the bad reload reported');
     expect(await attachedNames(agent)).toEqual([c.hostIf]);
   });
 
@@ -122,6 +122,6 @@ describe.skipIf(skip)('agent lifecycle with real signals', () => {
     agents.push(second);
     expect(flowscopeTcxLinks()).toHaveLength(2);
     a.exec('ping', ['-c', '3', '-i', '0.05', a.hostV4]);
-    await eventuallyAsync(async () => (await pingsSeen(second, a.hostIf)) === 3, 'pings counted by the new agent');
+    await eventually(async () => (await pingsSeen(second, a.hostIf)) === 3, 'pings counted by the new agent');
   });
 });

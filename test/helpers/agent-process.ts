@@ -4,7 +4,8 @@
  * so it never tests a stale build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { eventually } from './eventually.js';
+import { freePort } from './ports.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -17,26 +18,6 @@ export interface AgentProcess {
   /** resolves with the exit code */
   exited: Promise<number | null>;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export async function eventuallyAsync(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Starts `flowscope run ARGS --listen 127.0.0.1:<free port>` and waits until /readyz says ready. */
@@ -69,7 +50,7 @@ export async function startAgent(args: string[], opts: { ready?: boolean } = {})
   };
   const path = opts.ready === false ? '/healthz' : '/readyz';
   try {
-    await eventuallyAsync(async () => {
+    await eventually(async () => {
       if (child.exitCode !== null) throw new Error(`agent exited: ${out}`);
       return (await fetch(url + path)).ok;
     }, `agent ${path} (output: ${out.slice(-500)})`, 30_000);

@@ -29,14 +29,7 @@ export function hasClsact(iface: string): boolean {
   return execFileSync('tc', ['qdisc', 'show', 'dev', iface], { encoding: 'utf8' }).includes('clsact');
 }
 
-/** Polls until check() is true (programs are freed after an RCU grace period). */
-export async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { eventually } from './eventually.js';
 
 /** Program ids behind the TCX links that run a flowscope program (link type 11 is BPF_LINK_TYPE_TCX). */
 export function flowscopeTcxLinks(): number[] {

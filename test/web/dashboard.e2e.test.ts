@@ -13,10 +13,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exact, formatBytes, formatCount } from '../../src/web/client/format.js';
+import { freePort } from '../helpers/ports.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
 import { TRAFFIC, startHostSink, stop } from '../helpers/processes.js';
@@ -29,16 +29,6 @@ const UDP_PORT = 5977;
 const SPORT = 40177;
 const PAYLOAD = 300;
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-}
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;

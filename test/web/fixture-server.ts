@@ -122,7 +122,7 @@ export class FixtureApi {
     this.nodes = opts.nodes ?? ['fixture-node'];
     this.app = Fastify({ logger: false, forceCloseConnections: true });
     const app = this.app;
-    app.setErrorHandler((err, _req, reply) => {
+    app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
       const status = err.statusCode ?? 500;
       void reply.code(status).send({ error: status === 400 ? 'Bad Request' : 'Error', message: err.message });
     });
