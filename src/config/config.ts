@@ -22,7 +22,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'list' | 'duration' | 'int' | 'enum';
+type Kind = 'string' | 'list' | 'duration' | 'int' | 'enum' | 'bool';
 
 interface OptionSpec {
   kind: Kind;
@@ -63,6 +63,9 @@ export const RUN_OPTIONS = {
   'poll-interval': { kind: 'duration', default: ms(1000), min: 10, max: 3_600_000, help: 'how often the kernel counters are drained' },
   'export-interval': { kind: 'duration', min: 10, max: 86_400_000, help: 'how often records are emitted (a multiple of --poll-interval; default: every poll)' },
   'flow-map-size': { kind: 'int', default: 65_536, min: 16, max: 1 << 24, help: 'entries of each kernel flow map' },
+  'iface-map-size': { kind: 'int', default: 8192, min: 64, max: 1 << 20, help: 'entries of the kernel interface counter map (4 per attached interface)' },
+  'keep-attached': { kind: 'bool', default: 'false', help: 'on SIGTERM/SIGINT leave the programs attached, pinned and counting for the next start to adopt (upgrades, restarts)' },
+  'pin-path': { kind: 'string', default: '/sys/fs/bpf/flowscope', help: 'bpffs directory for pinned state; the agent uses PIN_PATH/NODE', check: (v) => (/^\/[^\s]*$/.test(v) ? undefined : 'an absolute path under a bpffs mount') },
   'store-size': { kind: 'int', default: 262_144, min: 1, max: 1 << 26, help: 'records kept in memory for /api/v1/flows' },
   'max-flows': { kind: 'int', default: DEFAULT_EXPIRY.maxFlows, min: 1, max: 1 << 26, help: 'flows tracked at most; beyond, the least recently seen are evicted' },
   'tcp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpIdleMs, min: 1000, help: 'idle timeout of a TCP flow' },
@@ -98,6 +101,10 @@ export interface AgentConfig {
   pollIntervalMs: number;
   exportIntervalMs: number;
   flowMapSize: number;
+  ifaceMapSize: number;
+  keepAttached: boolean;
+  /** bpffs directory of this node's pinned state (pin-path/node) */
+  pinDir: string;
   storeSize: number;
   maxFlows: number;
   tcpTimeoutMs: number;
@@ -120,6 +127,11 @@ export interface AgentConfig {
 export const envName = (option: string): string => `FLOWSCOPE_${option.toUpperCase().replace(/-/g, '_')}`;
 
 type Raw = string | number | string[] | boolean | undefined;
+
+/** A node name as one bpffs directory name: no slash, no leading dot. */
+export function pinName(node: string): string {
+  return node.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
+}
 
 /** Reads a config file (YAML or JSON: JSON is YAML) into option -> value. */
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -173,6 +185,13 @@ function convert(name: RunOptionName, spec: OptionSpec, value: Raw, origin: stri
       }
       return n;
     }
+    case 'bool': {
+      if (typeof value === 'boolean') return value ? 'true' : 'false';
+      const t = text.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(t)) return 'true';
+      if (['false', '0', 'no', 'off'].includes(t)) return 'false';
+      throw new ConfigError(`${where}: "${text}" must be true or false`);
+    }
     case 'enum':
       if (!spec.values!.includes(text)) throw new ConfigError(`${where}: "${text}" must be one of ${spec.values!.join(', ')}`);
       return text;
@@ -222,6 +241,9 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
     pollIntervalMs: poll,
     exportIntervalMs: exportInterval,
     flowMapSize: values['flow-map-size'] as number,
+    ifaceMapSize: values['iface-map-size'] as number,
+    keepAttached: values['keep-attached'] === 'true',
+    pinDir: `${(values['pin-path'] as string).replace(/\/+$/, '')}/${pinName((values.node as string | undefined) ?? hostname())}`,
     storeSize: values['store-size'] as number,
     maxFlows: values['max-flows'] as number,
     tcpTimeoutMs: values['tcp-timeout'] as number,
@@ -242,10 +264,10 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
 }
 
 /** parseArgs option descriptors for every run option (all strings; iface repeatable). */
-export function runParseArgsOptions(): Record<string, { type: 'string'; multiple?: boolean }> {
-  const out: Record<string, { type: 'string'; multiple?: boolean }> = {};
+export function runParseArgsOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
+  const out: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(RUN_OPTIONS) as [string, OptionSpec][]) {
-    out[name] = spec.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
+    out[name] = spec.kind === 'list' ? { type: 'string', multiple: true } : spec.kind === 'bool' ? { type: 'boolean' } : { type: 'string' };
   }
   return out;
 }
@@ -255,7 +277,7 @@ export function runOptionsHelp(): string {
   return (Object.entries(RUN_OPTIONS) as [string, OptionSpec][])
     .filter(([, spec]) => !spec.hidden)
     .map(([name, spec]) => {
-      const def = spec.default === undefined ? '' : ` (default ${spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default)})`;
+      const def = spec.default === undefined || spec.kind === 'bool' ? '' : ` (default ${spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default)})`;
       return `  ${`--${name}`.padEnd(20)} ${spec.help}${def}   [${envName(name)}]`;
     })
     .join('\n');
