@@ -219,8 +219,8 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     return this.topWindows.config.bucketMs;
   }
 
-  top(q: TopQuery): TopAnswer {
-    return this.topWindows.top(q);
+  top(q: TopQuery): Promise<TopAnswer> {
+    return this.topWindows.topSliced(q);
   }
 
   interfaces(): NodeInterfaceReport[] {

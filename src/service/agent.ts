@@ -148,8 +148,8 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     return this.topWindows.config.bucketMs;
   }
 
-  top(q: TopQuery): TopAnswer {
-    return this.topWindows.top(q);
+  top(q: TopQuery): Promise<TopAnswer> {
+    return this.topWindows.topSliced(q);
   }
 
   readiness(): Readiness {

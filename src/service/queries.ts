@@ -27,7 +27,8 @@ export interface TopQueryService {
   readonly bucketMs: number;
   /** most entries a query may ask for */
   readonly maxK: number;
-  top(q: TopQuery): TopAnswer;
+  /** May answer later: a filtered query over many buckets is time-sliced (TopWindows.topSliced). */
+  top(q: TopQuery): TopAnswer | Promise<TopAnswer>;
 }
 
 export interface InterfaceQueryService {

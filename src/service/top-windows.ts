@@ -105,6 +105,8 @@ type FlowFields = NonNullable<GroupKey['flow']>;
 
 /** flows (or groups) between two looks at the clock while a bucket closes; the close yields every few ms */
 const CLOSE_CHUNK = 1024;
+/** kept groups a query merges between two looks at the clock (topSliced); a power of two */
+const QUERY_CHUNK = 512;
 
 export class TopWindows {
   private readonly keyTable = new Map<string, GroupKey>();
@@ -321,6 +323,30 @@ export class TopWindows {
 
   /** The top talkers for a query over the closed buckets of its window. */
   top(q: TopQuery): TopAnswer {
+    const steps = this.query(q);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * top(), time-sliced: yields to the event loop every few ms, so a query
+   * that merges many buckets (a filtered one tests every kept flow of the
+   * window) does not hold HTTP requests and polls behind it.
+   */
+  async topSliced(q: TopQuery, slicer: Slicer = new Slicer()): Promise<TopAnswer> {
+    const steps = this.query(q);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      await slicer.check();
+    }
+  }
+
+  /** top() as steps: yields every QUERY_CHUNK groups merged. */
+  private *query(q: TopQuery): Generator<void, TopAnswer, void> {
+    const generation = this.generation;
     const g = this.config.bucketMs;
     let lastEpoch = Math.floor(this.now() / g) - 1;
     if (q.filter.untilMs !== undefined) lastEpoch = Math.min(lastEpoch, Math.floor(q.filter.untilMs / g));
@@ -330,17 +356,19 @@ export class TopWindows {
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
     const buckets = this.closed.filter((b) => b.epoch >= firstEpoch && b.epoch <= lastEpoch);
-    const answer = hasKeyConditions(q.filter) ? this.filteredTop(q, buckets) : this.plainTop(q, buckets);
+    const answer = hasKeyConditions(q.filter) ? yield* this.filteredTop(q, buckets) : yield* this.plainTop(q, buckets);
     if (buckets.length > 0) {
       answer.from = new Date(buckets[0].epoch * g).toISOString();
       answer.to = new Date((buckets[buckets.length - 1].epoch + 1) * g).toISOString();
     }
+    // A bucket that closed while a sliced query ran may belong in its window: cache only a current answer.
+    if (generation !== this.generation) return answer;
     if (this.cache.size >= 256) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(cacheKey, answer);
     return answer;
   }
 
-  private plainTop(q: TopQuery, buckets: ClosedBucket[]): TopAnswer {
+  private *plainTop(q: TopQuery, buckets: ClosedBucket[]): Generator<void, TopAnswer, void> {
     const merged = new Merge();
     let totalPackets = 0;
     let totalBytes = 0;
@@ -351,11 +379,12 @@ export class TopWindows {
       const s = b.dims[q.by];
       if (s.groups > s.keys.length) exact = false;
       for (let j = 0; j < s.keys.length; j++) merged.add(s.keys[j].id, s.keys[j].key, s.packets[j], s.bytes[j]);
+      yield;
     }
     return merged.answer(q, totalPackets, totalBytes, exact);
   }
 
-  private filteredTop(q: TopQuery, buckets: ClosedBucket[]): TopAnswer {
+  private *filteredTop(q: TopQuery, buckets: ClosedBucket[]): Generator<void, TopAnswer, void> {
     const merged = new Merge();
     const verdict = new Map<GroupKey, boolean>();
     let totalPackets = 0;
@@ -365,6 +394,7 @@ export class TopWindows {
       const s = b.dims.flow;
       if (s.groups > s.keys.length) exact = false;
       for (let j = 0; j < s.keys.length; j++) {
+        if ((j & (QUERY_CHUNK - 1)) === QUERY_CHUNK - 1) yield;
         const gk = s.keys[j];
         let ok = verdict.get(gk);
         if (ok === undefined) verdict.set(gk, (ok = matchesFlow(q.filter, gk.flow!)));

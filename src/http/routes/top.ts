@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { formatDuration, parseDuration } from '../../service/duration.js';
-import { parseFlowFilter, type FlowFilterParams } from '../../service/filter.js';
+import { hasKeyConditions, parseFlowFilter, type FlowFilterParams } from '../../service/filter.js';
 import type { TopQueryService } from '../../service/queries.js';
 import type { TopDimension, TopMetric } from '../../service/top-windows.js';
 import { BadRequestError } from '../errors.js';
@@ -8,7 +8,11 @@ import { errorSchema, topAnswerSchema, topQuerySchema } from '../schemas.js';
 
 type TopQuerystring = FlowFilterParams & { by: TopDimension; metric: TopMetric; window: string; k: number };
 
-export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () => number): void {
+/** Filtered queries computed at once by default; beyond, 503 (each is time-sliced, but they add up). */
+export const DEFAULT_MAX_FILTERED_TOP = 4;
+
+export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () => number, maxFiltered = DEFAULT_MAX_FILTERED_TOP): void {
+  let filteredInFlight = 0;
   app.get<{ Querystring: TopQuerystring }>(
     '/api/v1/top',
     {
@@ -16,10 +20,10 @@ export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () =
         summary: 'Top talkers over a sliding window',
         tags: ['flows'],
         querystring: topQuerySchema(top.maxK),
-        response: { 200: topAnswerSchema, 400: errorSchema },
+        response: { 200: topAnswerSchema, 400: errorSchema, 503: errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { by, metric, window, k, ...params } = request.query;
       const windowMs = parseDuration(window);
       if (windowMs === undefined || windowMs <= 0) {
@@ -29,8 +33,21 @@ export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () =
         throw new BadRequestError(`window: ${window} is longer than the ${formatDuration(top.horizonMs)} this agent keeps; use at most ${formatDuration(top.horizonMs)}`);
       }
       const filter = parseFlowFilter(params, clock());
-      const answer = top.top({ by, metric, windowMs, k, filter });
-      return { by, metric, window, windowSeconds: windowMs / 1000, ...answer };
+      const query = { by, metric, windowMs, k, filter };
+      if (!hasKeyConditions(filter)) return { by, metric, window, windowSeconds: windowMs / 1000, ...(await top.top(query)) };
+      // A filtered query tests every kept flow of the window (time-sliced by the service): a few at a time.
+      if (filteredInFlight >= maxFiltered) {
+        return reply
+          .code(503)
+          .header('retry-after', '1')
+          .send({ error: 'busy', message: `${filteredInFlight} filtered top queries are being computed, the most this server runs at once; try again in a second` });
+      }
+      filteredInFlight++;
+      try {
+        return { by, metric, window, windowSeconds: windowMs / 1000, ...(await top.top(query)) };
+      } finally {
+        filteredInFlight--;
+      }
     },
   );
 }
