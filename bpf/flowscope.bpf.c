@@ -51,6 +51,25 @@ __u32 active_gen = 0;
 __u32 bench_seq = 0;
 
 /*
+ * The agent's own bookkeeping, kept here because .bss is pinned with the maps
+ * (native/pins.cc): what one agent writes, the next one that adopts the
+ * pinned state reads. The programs never touch these.
+ */
+/* The agent that owns the pinned state: pid, start (CLOCK_REALTIME ns) and
+ * its API URL, for the one-line refusal of a second agent. */
+__u32 owner_pid = 0;
+__u64 owner_started_ns = 0;
+char owner_api[64] = {};
+/* End of the last drain (CLOCK_REALTIME and CLOCK_MONOTONIC ns): the start of
+ * the interval the next drain covers, also across agents. */
+__u64 drained_until_realtime_ns = 0;
+__u64 drained_until_mono_ns = 0;
+/* Drains completed, and the last drain whose records every sink accepted:
+ * when an agent dies between the two, the next one reports the difference. */
+__u64 drain_seq = 0;
+__u64 exported_seq = 0;
+
+/*
  * flows_gen0, flows_gen1: the flow maps of generation 0 and 1.
  * Key: struct flow_key. Value: struct flow_value, one per CPU.
  * max_entries is set by the loader before load (--flow-map-size).

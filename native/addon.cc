@@ -2,8 +2,11 @@
 #include <napi.h>
 
 #include "datapath.h"
+#include "uninstall.h"
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  exports.Set("removePinned", Napi::Function::New<flowscope::RemovePinned>(env, "removePinned"));
+  exports.Set("removeOrphanClsact", Napi::Function::New<flowscope::RemoveOrphanClsactJs>(env, "removeOrphanClsact"));
   return flowscope::Datapath::Init(env, exports);
 }
 

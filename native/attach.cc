@@ -4,7 +4,10 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -62,38 +65,47 @@ static bpf_tc_opts ClsactOpts() {
   return o;
 }
 
-static SysError AttachClsact(int prog_fd, int ifindex, Hook hook, bool own_existing, Attachment* out) {
+uint32_t ProgIdOf(int prog_fd) {
+  bpf_prog_info info;
+  memset(&info, 0, sizeof(info));
+  unsigned len = sizeof(info);
+  return bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 ? info.id : 0;
+}
+
+static SysError AttachClsact(int prog_fd, int ifindex, Hook hook, Attachment* out) {
   bpf_tc_hook h = ClsactHook(ifindex, hook);
   int err = bpf_tc_hook_create(&h);
-  bool created = err == 0 || (err == -EEXIST && own_existing);
+  bool created = err == 0;
   if (err && err != -EEXIST) return Fail(err, "bpf_tc_hook_create(clsact)", ifindex);
 
   bpf_tc_opts o = ClsactOpts();
   o.prog_fd = prog_fd;
   err = bpf_tc_attach(&h, &o);
   if (err) {
-    if (created && !own_existing) {
+    if (created) {
       h.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
       bpf_tc_hook_destroy(&h);
     }
     SysError e = Fail(err, std::string("bpf_tc_attach(") + HookName(hook) + ")", ifindex);
     if (err == -EEXIST)
-      e.hint = "a flowscope filter is already attached here (another agent running?); "
-               "remove it with `tc filter del dev IFACE ingress|egress handle 0xf10c prio 61708 bpf`";
+      e.hint = "a filter is already attached at flowscope's handle 0xf10c prio 61708 (another agent running "
+               "with another --node or --pin-path?); `flowscope detach` removes flowscope's, "
+               "`tc filter show dev IFACE ingress` shows it";
     return e;
   }
   out->link_fd = -1;
   out->created_clsact = created;
+  out->prog_id = o.prog_id ? o.prog_id : ProgIdOf(prog_fd);
   return SysError{};
 }
 
-SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism,
-                       bool own_existing_clsact, Attachment* out) {
+SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism, Attachment* out) {
   int prog_fd = bpf_program__fd(prog);
   if (prog_fd < 0) return Fail(prog_fd, "bpf_program__fd", ifindex);
   Attachment a;
   a.ifindex = ifindex;
   a.hook = hook;
+  a.prog_id = ProgIdOf(prog_fd);
 
   if (hook == Hook::Xdp) {
     int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, nullptr);
@@ -120,11 +132,13 @@ SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanis
                           (hook == Hook::TcIngress ? "INGRESS" : "EGRESS") + ")", ifindex);
   }
   a.mechanism = Mechanism::Clsact;
-  SysError e = AttachClsact(prog_fd, ifindex, hook, own_existing_clsact, &a);
+  SysError e = AttachClsact(prog_fd, ifindex, hook, &a);
   if (e.failed()) return e;
   *out = a;
   return SysError{};
 }
+
+static bool Gone(int err) { return err == -ENOENT || err == -ENODEV || err == -EINVAL; }
 
 SysError DetachProgram(Attachment* a) {
   if (a->mechanism != Mechanism::Clsact) {
@@ -133,18 +147,134 @@ SysError DetachProgram(Attachment* a) {
     return SysError{};
   }
   bpf_tc_hook h = ClsactHook(a->ifindex, a->hook);
-  bpf_tc_opts o = ClsactOpts();
-  int err = bpf_tc_detach(&h, &o);
-  // ENOENT/ENODEV: the filter or the interface is gone already: nothing left to detach.
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-    return Fail(err, std::string("bpf_tc_detach(") + HookName(a->hook) + ")", a->ifindex);
+  bpf_tc_opts q = ClsactOpts();
+  int err = bpf_tc_query(&h, &q);
+  // Our handle and priority, but another program: another tool's filter now; leave it.
+  if (err == 0 && q.prog_id == a->prog_id) {
+    bpf_tc_opts o = ClsactOpts();
+    err = bpf_tc_detach(&h, &o);
+    if (err && !Gone(err)) return Fail(err, std::string("bpf_tc_detach(") + HookName(a->hook) + ")", a->ifindex);
+  } else if (err && !Gone(err)) {
+    return Fail(err, std::string("bpf_tc_query(") + HookName(a->hook) + ")", a->ifindex);
+  }
   if (a->created_clsact) {
+    SysError count_err;
+    int others = CountForeignClsactFilters(a->ifindex, &count_err);
+    if (count_err.failed()) return count_err.err == ENODEV ? SysError{} : count_err;
+    if (others > 0) return SysError{};  // another tool uses the qdisc now: it stays
     h.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
     err = bpf_tc_hook_destroy(&h);
-    if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-      return Fail(err, "bpf_tc_hook_destroy(clsact)", a->ifindex);
+    if (err && !Gone(err)) return Fail(err, "bpf_tc_hook_destroy(clsact)", a->ifindex);
   }
   return SysError{};
+}
+
+// BPF_LINK_TYPE_* of the links flowscope makes (uapi enum bpf_link_type);
+// spelled out for older uapi headers.
+constexpr uint32_t kLinkTypeXdp = 6;
+constexpr uint32_t kLinkTypeTcx = 11;
+
+SysError AdoptLink(int link_fd, int ifindex, Hook hook, int new_prog_fd, Attachment* out) {
+  bpf_link_info info;
+  memset(&info, 0, sizeof(info));
+  unsigned len = sizeof(info);
+  int err = bpf_obj_get_info_by_fd(link_fd, &info, &len);
+  if (err) return Fail(err, "bpf_obj_get_info_by_fd(link)", ifindex);
+  uint32_t want = hook == Hook::Xdp ? kLinkTypeXdp : kLinkTypeTcx;
+  // tcx and xdp link info both start with the ifindex; 0 once the interface is gone.
+  if (info.type != want || info.xdp.ifindex != static_cast<uint32_t>(ifindex))
+    return Fail(-ENOENT, "adopt link (defunct or elsewhere)", ifindex);
+  err = bpf_link_update(link_fd, new_prog_fd, nullptr);
+  if (err) return Fail(err, std::string("bpf_link_update(") + HookName(hook) + ")", ifindex);
+  out->ifindex = ifindex;
+  out->hook = hook;
+  out->mechanism = hook == Hook::Xdp ? Mechanism::XdpLink : Mechanism::Tcx;
+  out->link_fd = link_fd;
+  out->created_clsact = false;
+  out->prog_id = ProgIdOf(new_prog_fd);
+  return SysError{};
+}
+
+SysError AdoptClsact(int pinned_prog_fd, int ifindex, Hook hook, bool created_qdisc, int new_prog_fd, Attachment* out) {
+  bpf_tc_hook h = ClsactHook(ifindex, hook);
+  bpf_tc_opts q = ClsactOpts();
+  int err = bpf_tc_query(&h, &q);
+  if (err) return Fail(Gone(err) ? -ENOENT : err, std::string("bpf_tc_query(") + HookName(hook) + ")", ifindex);
+  if (q.prog_id == 0 || q.prog_id != ProgIdOf(pinned_prog_fd))
+    return Fail(-ENOENT, "adopt clsact filter (not flowscope's program)", ifindex);
+  bpf_tc_opts o = ClsactOpts();
+  o.prog_fd = new_prog_fd;
+  o.flags = BPF_TC_F_REPLACE;
+  err = bpf_tc_attach(&h, &o);
+  if (err) return Fail(err, std::string("bpf_tc_attach(") + HookName(hook) + ", replace)", ifindex);
+  out->ifindex = ifindex;
+  out->hook = hook;
+  out->mechanism = Mechanism::Clsact;
+  out->link_fd = -1;
+  out->created_clsact = created_qdisc;
+  out->prog_id = o.prog_id ? o.prog_id : ProgIdOf(new_prog_fd);
+  return SysError{};
+}
+
+int CountForeignClsactFilters(int ifindex, SysError* err) {
+  int count = 0;
+  for (uint32_t minor : {TC_H_MIN_INGRESS, TC_H_MIN_EGRESS}) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) {
+      *err = Fail(-errno, "socket(NETLINK_ROUTE)", ifindex);
+      return count;
+    }
+    struct {
+      nlmsghdr n;
+      tcmsg t;
+    } req;
+    memset(&req, 0, sizeof(req));
+    req.n.nlmsg_len = NLMSG_LENGTH(sizeof(tcmsg));
+    req.n.nlmsg_type = RTM_GETTFILTER;
+    req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.n.nlmsg_seq = 1;
+    req.t.tcm_family = AF_UNSPEC;
+    req.t.tcm_ifindex = ifindex;
+    req.t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, minor);
+    if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
+      *err = Fail(-errno, "send(RTM_GETTFILTER)", ifindex);
+      close(fd);
+      return count;
+    }
+    alignas(nlmsghdr) char buf[16384];
+    bool done = false;
+    while (!done) {
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *err = Fail(-errno, "recv(RTM_GETTFILTER)", ifindex);
+        break;
+      }
+      int left = static_cast<int>(n);
+      for (nlmsghdr* m = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
+        if (m->nlmsg_type == NLMSG_DONE) {
+          done = true;
+          break;
+        }
+        if (m->nlmsg_type == NLMSG_ERROR) {
+          int e = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(m))->error;
+          if (e) *err = Fail(e, "RTM_GETTFILTER", ifindex);
+          done = true;
+          break;
+        }
+        if (m->nlmsg_type != RTM_NEWTFILTER) continue;
+        const tcmsg* t = reinterpret_cast<const tcmsg*>(NLMSG_DATA(m));
+        // A dump lists each classifier instance (handle 0) and then its filters.
+        if (t->tcm_handle == 0) continue;
+        unsigned prio = TC_H_MAJ(t->tcm_info) >> 16;
+        if (t->tcm_handle == kClsactHandle && prio == kClsactPriority) continue;
+        count++;
+      }
+    }
+    close(fd);
+    if (err->failed()) return count;
+  }
+  return count;
 }
 
 // Whether prog_id names one of flowscope's programs (names are cut to 15 chars).
@@ -159,7 +289,7 @@ static bool IsFlowscopeProgram(unsigned prog_id) {
   return ours;
 }
 
-int RemoveStaleClsact(int ifindex, SysError* err) {
+int RemoveOrphanClsact(int ifindex, SysError* err) {
   int removed = 0;
   for (Hook hook : {Hook::TcIngress, Hook::TcEgress}) {
     bpf_tc_hook h = ClsactHook(ifindex, hook);

@@ -4,8 +4,11 @@
 //             a link owned by this process; it goes away when the process does.
 //   xdp-link  BPF_LINK_CREATE with BPF_XDP (kernel >= 5.9): the same.
 //   clsact    a netlink tc filter on the clsact qdisc (any kernel): it stays
-//             after the process dies, so it carries a fixed handle and
-//             priority by which the next start finds and removes it.
+//             after the process dies; it carries a fixed handle and priority,
+//             and is told from another tool's filter by its program id.
+// Links and filters can be handed from one agent to the next (pins.h): the
+// next agent adopts them and swaps in its own program atomically
+// (BPF_LINK_UPDATE, or a tc filter replace), so counting never pauses.
 #pragma once
 #include <string>
 
@@ -28,7 +31,8 @@ struct Attachment {
   Hook hook = Hook::TcIngress;
   Mechanism mechanism = Mechanism::Tcx;
   int link_fd = -1;              // tcx, xdp-link
-  bool created_clsact = false;   // clsact: this attachment created the qdisc
+  bool created_clsact = false;   // clsact: flowscope created the qdisc (destroyed with the last filter, if no other tool's is left)
+  uint32_t prog_id = 0;          // the program attached (clsact: how flowscope's filter is recognised)
 };
 
 const char* HookName(Hook hook);
@@ -36,18 +40,35 @@ const char* MechanismName(Mechanism m);
 
 // Attaches prog at hook on ifindex. For tc hooks, `mechanism` is Tcx (falls
 // back to Clsact when the kernel has no TCX) or Clsact (forced).
-// `own_existing_clsact`: a clsact qdisc already there was created by a dead
-// flowscope (its filters were just removed), so this attachment owns it.
 // Returns a failed SysError on error, with `out` untouched.
-SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism,
-                       bool own_existing_clsact, Attachment* out);
+SysError AttachProgram(const bpf_program* prog, int ifindex, Hook hook, Mechanism mechanism, Attachment* out);
 
-// Detaches exactly what AttachProgram attached. Errors are returned, not thrown:
-// detaching also runs from destructors.
+// Detaches exactly what was attached: a link is closed (its pin must be gone
+// for it to detach); a clsact filter is deleted only while it still runs our
+// program, and the qdisc only if flowscope created it and no other filter is
+// left on it. Errors are returned, not thrown: detaching also runs from destructors.
 SysError DetachProgram(Attachment* a);
 
-// Removes clsact filters that a previous flowscope process left on ifindex
-// (found by handle and priority, checked by program name). Returns how many.
-int RemoveStaleClsact(int ifindex, SysError* err);
+// Takes over a link another agent pinned (link_fd from bpf_obj_get) and
+// swaps its program for new_prog atomically. ENOENT: the link is defunct
+// (its interface is gone) or is not at ifindex/hook; nothing was changed.
+SysError AdoptLink(int link_fd, int ifindex, Hook hook, int new_prog_fd, Attachment* out);
+
+// Takes over flowscope's clsact filter at ifindex/hook if it still runs the
+// program pinned_prog_fd, and replaces that program by new_prog atomically.
+// ENOENT: no such filter, or another program runs there; nothing was changed.
+SysError AdoptClsact(int pinned_prog_fd, int ifindex, Hook hook, bool created_qdisc, int new_prog_fd, Attachment* out);
+
+// Filters on ifindex's clsact qdisc (both directions) other than flowscope's.
+int CountForeignClsactFilters(int ifindex, SysError* err);
+
+// Uninstall sweep: removes clsact filters at flowscope's handle and priority
+// whose program is named flowscope_* (left by a version that did not pin, or
+// whose pins were removed by hand). Reading a program's name by id needs
+// CAP_SYS_ADMIN; without it nothing is removed. Returns how many.
+int RemoveOrphanClsact(int ifindex, SysError* err);
+
+// The kernel id of a program or link fd; 0 if unknown.
+uint32_t ProgIdOf(int prog_fd);
 
 }  // namespace flowscope

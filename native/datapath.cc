@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <vector>
@@ -44,17 +46,31 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "Datapath", {
       InstanceMethod<&Datapath::Attach>("attach"),
       InstanceMethod<&Datapath::Detach>("detach"),
-      InstanceMethod<&Datapath::RemoveStale>("removeStale"),
       InstanceMethod<&Datapath::Drain>("drain"),
       InstanceMethod<&Datapath::TestRun>("testRun"),
       InstanceMethod<&Datapath::Info>("info"),
       InstanceMethod<&Datapath::Close>("close"),
+      InstanceMethod<&Datapath::Adopted>("adopted"),
+      InstanceMethod<&Datapath::ForgetIface>("forgetIface"),
+      InstanceMethod<&Datapath::IfaceStatsIfindexes>("ifaceStatsIfindexes"),
+      InstanceMethod<&Datapath::PinnedState>("pinnedState"),
+      InstanceMethod<&Datapath::SetOwnerApi>("setOwnerApi"),
+      InstanceMethod<&Datapath::MarkExported>("markExported"),
+      InstanceMethod<&Datapath::InjectDrainFault>("injectDrainFault"),
   });
   exports.Set("Datapath", cls);
   return exports;
 }
 
-// new Datapath({ flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms })
+// The maps that are pinned (all of the object's but .rodata, which holds only
+// the knobs fixed at load), by their pin name.
+struct PinnedMap {
+  const char* name;
+  bpf_map* map;
+  bool sized_by_option;  // max_entries comes from an option (else fixed by the object)
+};
+
+// new Datapath({ flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms, pinDir, drainBatch })
 // Arguments are validated in TypeScript (src/datapath/native.ts).
 Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
   Napi::Env env = info.Env();
@@ -63,6 +79,8 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   uint32_t iface_entries = opts.Get("ifaceMapEntries").As<Napi::Number>().Uint32Value();
   uint32_t spread = opts.Get("benchFlowSpread").As<Napi::Number>().Uint32Value();
   bool load_bench = opts.Get("loadBenchPrograms").As<Napi::Boolean>().Value();
+  std::string pin_dir = opts.Has("pinDir") && opts.Get("pinDir").IsString() ? opts.Get("pinDir").As<Napi::String>().Utf8Value() : "";
+  if (opts.Has("drainBatch") && opts.Get("drainBatch").IsNumber()) drain_batch_ = opts.Get("drainBatch").As<Napi::Number>().Uint32Value();
 
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) ThrowSys(env, ncpus_, "libbpf_num_possible_cpus", "this host");
@@ -83,6 +101,7 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
     skel_ = nullptr;
     ThrowSys(env, err, "bpf_map__set_max_entries", "the flow maps");
   }
+  if (!pin_dir.empty()) PreparePins(env, pin_dir);
 
   err = flowscope_bpf__load(skel_);
   if (err) {
@@ -91,15 +110,175 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
     e.call = "flowscope_bpf__load";
     e.context = "the BPF programs and maps";
     e.detail = TakeLibbpfLogTail();
+    if (resumed_.adopted)
+      e.hint = "the maps pinned at " + pin_dir + " do not fit this version's; `flowscope detach` removes them "
+               "(their undrained counts are lost), then start again";
     flowscope_bpf__destroy(skel_);
     skel_ = nullptr;
+    pins_.Release();
     throw ToJsError(env, e);
   }
-  skel_->bss->active_gen = 0;
+  flow_map_entries_ = bpf_map__max_entries(skel_->maps.flows_gen0);
+  if (!resumed_.adopted) {
+    skel_->bss->active_gen = 0;
+  } else {
+    resumed_.drained_until_realtime_ns = skel_->bss->drained_until_realtime_ns;
+    resumed_.drained_until_mono_ns = skel_->bss->drained_until_mono_ns;
+    resumed_.drain_seq = skel_->bss->drain_seq;
+    resumed_.exported_seq = skel_->bss->exported_seq;
+  }
+  if (pins_.is_open()) {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    skel_->bss->owner_pid = static_cast<uint32_t>(getpid());
+    skel_->bss->owner_started_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+    memset(skel_->bss->owner_api, 0, sizeof(skel_->bss->owner_api));
+    AdoptPinned();
+  }
+}
+
+// Locks the pin directory and points every map at its pin: libbpf reuses a
+// pinned map (the previous agent's, with its counts) or creates and pins it.
+void Datapath::PreparePins(Napi::Env env, const std::string& dir) {
+  SysError e = pins_.Open(dir);
+  if (e.failed()) {
+    flowscope_bpf__destroy(skel_);
+    skel_ = nullptr;
+    if (e.err == EWOULDBLOCK) {
+      std::string owner = DescribePinnedOwner(dir);
+      Napi::Error error = Napi::Error::New(
+          env, "another flowscope agent" + (owner.empty() ? std::string() : " (" + owner + ")") + " owns " + dir +
+                   "; stop it first, or give this one another --node");
+      error.Set("code", Napi::String::New(env, "EOWNED"));
+      throw error;
+    }
+    throw ToJsError(env, e);
+  }
+  const PinnedMap maps[] = {
+      {"flows_gen0", skel_->maps.flows_gen0, true}, {"flows_gen1", skel_->maps.flows_gen1, true},
+      {"flow_gens", skel_->maps.flow_gens, false},  {"iface_stats", skel_->maps.iface_stats, true},
+      {"failures", skel_->maps.failures, false},    {"bss", skel_->maps.bss, false},
+  };
+  for (const PinnedMap& m : maps) {
+    bpf_map* map = m.map;
+    std::string path = pins_.MapPath(m.name);
+    int fd = bpf_obj_get(path.c_str());
+    if (fd >= 0) {
+      // A pinned map keeps its size: the counts in it outlive a changed option.
+      bpf_map_info mi;
+      memset(&mi, 0, sizeof(mi));
+      unsigned len = sizeof(mi);
+      if (m.sized_by_option && bpf_obj_get_info_by_fd(fd, &mi, &len) == 0 && mi.max_entries != bpf_map__max_entries(map))
+        bpf_map__set_max_entries(map, mi.max_entries);
+      if (map == skel_->maps.bss) resumed_.adopted = true;
+      close(fd);
+    }
+    int err = bpf_map__set_pin_path(map, path.c_str());
+    if (err) {
+      flowscope_bpf__destroy(skel_);
+      skel_ = nullptr;
+      pins_.Release();
+      ThrowSys(env, err, "bpf_map__set_pin_path", path);
+    }
+  }
+}
+
+const bpf_program* Datapath::ProgramFor(Hook hook) const {
+  switch (hook) {
+    case Hook::TcIngress: return skel_->progs.flowscope_tc_ingress;
+    case Hook::TcEgress: return skel_->progs.flowscope_tc_egress;
+    case Hook::Xdp: return skel_->progs.flowscope_xdp_ingress;
+  }
+  return nullptr;
+}
+
+// Takes over every attachment the pinned state holds, swapping in this
+// process's programs (same maps) without a moment uncounted. What cannot be
+// taken over (interface gone, filter replaced by another tool) is unpinned.
+void Datapath::AdoptPinned() {
+  for (const PinnedAttachment& p : pins_.List()) {
+    int new_prog = bpf_program__fd(ProgramFor(p.hook));
+    auto a = std::make_unique<Attachment>();
+    std::string where = std::string(HookName(p.hook)) + " on ifindex " + std::to_string(p.ifindex);
+    if (p.is_link) {
+      std::string path = pins_.LinkPath(p.hook, p.ifindex);
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0) {
+        adopt_problems_.push_back(where + ": cannot open pinned link (" + std::string(strerror(errno)) + ")");
+        continue;
+      }
+      SysError e = AdoptLink(fd, p.ifindex, p.hook, new_prog, a.get());
+      if (e.err == ENOENT) {
+        PinDir::Unpin(path);
+        close(fd);
+        continue;
+      }
+      bool replaced = !e.failed();
+      if (!replaced) {
+        // The old program keeps counting into the same (pinned) maps: still exact.
+        adopt_problems_.push_back(where + ": kept the previous program (" + ToJsErrorText(e) + ")");
+        a->ifindex = p.ifindex;
+        a->hook = p.hook;
+        a->mechanism = p.hook == Hook::Xdp ? Mechanism::XdpLink : Mechanism::Tcx;
+        a->link_fd = fd;
+      }
+      uint32_t handle = next_handle_++;
+      adopted_[handle] = replaced;
+      attachments_[handle] = std::move(a);
+      continue;
+    }
+    std::string path = pins_.FilterPath(p.hook, p.ifindex);
+    int pinned_prog = bpf_obj_get(path.c_str());
+    if (pinned_prog < 0) {
+      PinDir::Unpin(path);
+      continue;
+    }
+    SysError e = AdoptClsact(pinned_prog, p.ifindex, p.hook, p.created_qdisc, new_prog, a.get());
+    close(pinned_prog);
+    if (e.failed()) {
+      if (e.err != ENOENT) adopt_problems_.push_back(where + ": " + ToJsErrorText(e));
+      PinDir::Unpin(path);
+      continue;
+    }
+    pins_.Pin(new_prog, path);
+    // The marker is a pin of a program too: move it to ours, so the old one can go.
+    if (p.created_qdisc) pins_.Pin(new_prog, pins_.QdiscMarkerPath(p.ifindex));
+    uint32_t handle = next_handle_++;
+    adopted_[handle] = true;
+    attachments_[handle] = std::move(a);
+  }
+  // Qdisc markers whose interface has no filter of ours left.
+  std::set<int> with_filters;
+  for (auto& [h, a] : attachments_)
+    if (a->mechanism == Mechanism::Clsact) with_filters.insert(a->ifindex);
+  for (const PinnedAttachment& p : pins_.List())
+    if (!p.is_link && p.created_qdisc && !with_filters.count(p.ifindex)) PinDir::Unpin(pins_.QdiscMarkerPath(p.ifindex));
+}
+
+SysError Datapath::PinAttachment(const Attachment& a) {
+  if (!pins_.is_open()) return SysError{};
+  if (a.mechanism != Mechanism::Clsact) return pins_.Pin(a.link_fd, pins_.LinkPath(a.hook, a.ifindex));
+  int prog_fd = bpf_program__fd(ProgramFor(a.hook));
+  SysError e = pins_.Pin(prog_fd, pins_.FilterPath(a.hook, a.ifindex));
+  if (!e.failed() && a.created_clsact) e = pins_.Pin(prog_fd, pins_.QdiscMarkerPath(a.ifindex));
+  return e;
+}
+
+void Datapath::UnpinAttachment(const Attachment& a, bool last_on_iface) {
+  if (!pins_.is_open()) return;
+  if (a.mechanism != Mechanism::Clsact) {
+    PinDir::Unpin(pins_.LinkPath(a.hook, a.ifindex));
+    return;
+  }
+  PinDir::Unpin(pins_.FilterPath(a.hook, a.ifindex));
+  if (last_on_iface) PinDir::Unpin(pins_.QdiscMarkerPath(a.ifindex));
 }
 
 Datapath::~Datapath() {
-  DetachAll();
+  // An orderly stop calls close(); here the process is going away: pinned
+  // attachments stay for the next agent, unpinned ones are detached.
+  if (pins_.is_open()) ReleaseAll();
+  else DetachAll();
   if (skel_) flowscope_bpf__destroy(skel_);
 }
 
@@ -108,8 +287,21 @@ void Datapath::EnsureOpen(Napi::Env env) const {
 }
 
 void Datapath::DetachAll() {
-  for (auto& [id, a] : attachments_) DetachProgram(a.get());
+  for (auto& [id, a] : attachments_) {
+    UnpinAttachment(*a, true);
+    DetachProgram(a.get());
+  }
   attachments_.clear();
+  adopted_.clear();
+}
+
+// Closes this process's references and leaves every attachment pinned and counting.
+void Datapath::ReleaseAll() {
+  for (auto& [id, a] : attachments_)
+    if (a->link_fd >= 0) close(a->link_fd);
+  attachments_.clear();
+  adopted_.clear();
+  pins_.Release();
 }
 
 // Creates the iface_stats entries of an interface for both directions and
@@ -161,10 +353,14 @@ Napi::Value Datapath::Attach(const Napi::CallbackInfo& info) {
 
   PrecreateIfaceEntries(env, ifindex);
   auto a = std::make_unique<Attachment>();
-  bool adopt = adopted_clsact_.count(ifindex) > 0;
-  SysError e = AttachProgram(prog, ifindex, hook, mech, adopt, a.get());
+  SysError e = AttachProgram(prog, ifindex, hook, mech, a.get());
   if (e.failed()) throw ToJsError(env, e);
-  if (adopt && a->created_clsact) adopted_clsact_.erase(ifindex);
+  e = PinAttachment(*a);
+  if (e.failed()) {
+    UnpinAttachment(*a, true);
+    DetachProgram(a.get());
+    throw ToJsError(env, e);
+  }
 
   uint32_t handle = next_handle_++;
   Napi::Object result = Napi::Object::New(env);
@@ -183,30 +379,24 @@ Napi::Value Datapath::Detach(const Napi::CallbackInfo& info) {
   Attachment* a = it->second.get();
   // The clsact qdisc is shared by both tc hooks of an interface: whoever
   // created it hands the duty to destroy it to a sibling still attached.
-  if (a->mechanism == Mechanism::Clsact && a->created_clsact) {
-    for (auto& [id, other] : attachments_) {
-      if (other.get() != a && other->ifindex == a->ifindex && other->mechanism == Mechanism::Clsact) {
+  bool last_on_iface = true;
+  for (auto& [id, other] : attachments_) {
+    if (other.get() != a && other->ifindex == a->ifindex && other->mechanism == Mechanism::Clsact &&
+        a->mechanism == Mechanism::Clsact) {
+      last_on_iface = false;
+      if (a->created_clsact) {
         other->created_clsact = true;
         a->created_clsact = false;
-        break;
       }
+      break;
     }
   }
+  UnpinAttachment(*a, last_on_iface);
   SysError e = DetachProgram(a);
   attachments_.erase(it);
+  adopted_.erase(handle);
   if (e.failed()) throw ToJsError(env, e);
   return env.Undefined();
-}
-
-// removeStale(ifindex) -> number of clsact filters left by a dead flowscope that were removed
-Napi::Value Datapath::RemoveStale(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int ifindex = info[0].As<Napi::Number>().Int32Value();
-  SysError e;
-  int removed = RemoveStaleClsact(ifindex, &e);
-  if (e.failed()) throw ToJsError(env, e);
-  if (removed > 0) adopted_clsact_.insert(ifindex);
-  return Napi::Number::New(env, removed);
 }
 
 Napi::Value Datapath::Drain(const Napi::CallbackInfo& info) {
@@ -316,15 +506,149 @@ Napi::Value Datapath::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// close(): detaches everything and frees the programs and maps. Idempotent.
+// close({ keepAttached }): frees this process's programs and maps. By default
+// it detaches everything and removes every pin; with keepAttached (pinned
+// datapaths only) the attachments stay pinned and counting for the next
+// agent. Idempotent.
 Napi::Value Datapath::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (busy_.load()) throw Napi::Error::New(env, "cannot close while a drain or test run is running; await it first");
-  DetachAll();
+  bool keep = info.Length() > 0 && info[0].IsObject() && info[0].As<Napi::Object>().Get("keepAttached").ToBoolean().Value();
+  SysError e;
+  if (keep && pins_.is_open()) {
+    ReleaseAll();
+  } else {
+    DetachAll();
+  }
   if (skel_) {
     flowscope_bpf__destroy(skel_);
     skel_ = nullptr;
   }
+  if (pins_.is_open()) e = pins_.RemoveAll();
+  if (e.failed()) throw ToJsError(env, e);
+  return env.Undefined();
+}
+
+// adopted() -> [{ handle, ifindex, hook, mechanism, replaced }], and the problems met
+Napi::Value Datapath::Adopted(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array list = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto& [handle, replaced] : adopted_) {
+    auto it = attachments_.find(handle);
+    if (it == attachments_.end()) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("handle", handle);
+    o.Set("ifindex", it->second->ifindex);
+    o.Set("hook", HookName(it->second->hook));
+    o.Set("mechanism", MechanismName(it->second->mechanism));
+    o.Set("replaced", replaced);
+    list.Set(i++, o);
+  }
+  out.Set("attachments", list);
+  Napi::Array problems = Napi::Array::New(env, adopt_problems_.size());
+  for (size_t k = 0; k < adopt_problems_.size(); k++) problems.Set(static_cast<uint32_t>(k), adopt_problems_[k]);
+  out.Set("problems", problems);
+  return out;
+}
+
+// forgetIface(ifindex) -> bool: removes the interface's iface_stats entries
+// once they hold nothing (the caller waits two drains after the detach, so
+// both generations were drained); false if some count is still there.
+Napi::Value Datapath::ForgetIface(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  for (auto& [id, a] : attachments_)
+    if (a->ifindex == ifindex) return Napi::Boolean::New(env, false);
+  int fd = bpf_map__fd(skel_->maps.iface_stats);
+  std::vector<iface_value> per_cpu(ncpus_);
+  for (uint8_t dir = 0; dir < 2; dir++) {
+    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+      iface_key key{};
+      key.ifindex = ifindex;
+      key.direction = dir;
+      key.gen = gen;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
+      for (const iface_value& v : per_cpu)
+        if (v.other_packets || v.overflow_packets) return Napi::Boolean::New(env, false);
+    }
+  }
+  for (uint8_t dir = 0; dir < 2; dir++) {
+    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+      iface_key key{};
+      key.ifindex = ifindex;
+      key.direction = dir;
+      key.gen = gen;
+      bpf_map_delete_elem(fd, &key);
+    }
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// ifaceStatsIfindexes() -> the interfaces that have iface_stats entries
+Napi::Value Datapath::IfaceStatsIfindexes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  int fd = bpf_map__fd(skel_->maps.iface_stats);
+  std::set<uint32_t> seen;
+  iface_key key, next;
+  iface_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    seen.insert(key.ifindex);
+  }
+  Napi::Array out = Napi::Array::New(env, seen.size());
+  uint32_t i = 0;
+  for (uint32_t ifindex : seen) out.Set(i++, ifindex);
+  return out;
+}
+
+// pinnedState() -> { dir, adopted, drainedUntilRealtimeNs, drainedUntilMonoNs, drainSeq, exportedSeq }
+// as found at start (what the previous agent left), or null when not pinned.
+Napi::Value Datapath::PinnedState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!pins_.is_open()) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dir", pins_.dir());
+  o.Set("adopted", resumed_.adopted);
+  o.Set("drainedUntilRealtimeNs", static_cast<double>(resumed_.drained_until_realtime_ns));
+  o.Set("drainedUntilMonoNs", static_cast<double>(resumed_.drained_until_mono_ns));
+  o.Set("drainSeq", static_cast<double>(resumed_.drain_seq));
+  o.Set("exportedSeq", static_cast<double>(resumed_.exported_seq));
+  return o;
+}
+
+// setOwnerApi(url): what a second agent's refusal names.
+Napi::Value Datapath::SetOwnerApi(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  std::string url = info[0].As<Napi::String>().Utf8Value();
+  char* dst = skel_->bss->owner_api;
+  size_t n = std::min(url.size(), sizeof(skel_->bss->owner_api) - 1);
+  memset(dst, 0, sizeof(skel_->bss->owner_api));
+  memcpy(dst, url.data(), n);
+  return env.Undefined();
+}
+
+// markExported(drainSeq): every sink accepted the records of drains up to drainSeq.
+Napi::Value Datapath::MarkExported(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  uint64_t seq = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  if (seq > skel_->bss->exported_seq) __atomic_store_n(&skel_->bss->exported_seq, seq, __ATOMIC_RELEASE);
+  return env.Undefined();
+}
+
+// injectDrainFault(site, nth): test only; nth 0 turns it off.
+Napi::Value Datapath::InjectDrainFault(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_.load()) throw Napi::Error::New(env, "cannot change faults while a drain is running");
+  fault_.site = info[0].As<Napi::String>().Utf8Value();
+  fault_.nth = info[1].As<Napi::Number>().Uint32Value();
+  fault_.calls = 0;
   return env.Undefined();
 }
 

@@ -65,6 +65,20 @@ void DrainWorker::Fail(int negative_err, const char* call) {
   SetError(call);
 }
 
+void DrainWorker::FailPartly(int negative_err, const char* call) {
+  if (partial_err_.failed()) return;
+  partial_err_.err = negative_err < 0 ? -negative_err : negative_err;
+  partial_err_.call = call;
+  partial_err_.context = "the flow maps";
+  partial_err_.hint = "what was read is kept; what was not stays in the kernel for the next drain of this generation";
+}
+
+bool DrainWorker::Faulty(const char* site) {
+  Datapath::Fault& f = dp_->fault();
+  if (!f.nth || f.site != site) return false;
+  return ++f.calls == f.nth;
+}
+
 bool DrainWorker::FlipAndWait(uint32_t* closed_gen) {
   flowscope_bpf* skel = dp_->skel();
   uint32_t gen = __atomic_load_n(&skel->bss->active_gen, __ATOMIC_ACQUIRE) & 1;
@@ -106,7 +120,7 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
   flow_key* keys = reinterpret_cast<flow_key*>(target_data_);
   flow_value* sums = reinterpret_cast<flow_value*>(target_data_ + capacity * sizeof(flow_key));
 
-  uint32_t batch = static_cast<uint32_t>(std::min<size_t>(capacity, 8192));
+  uint32_t batch = static_cast<uint32_t>(std::min<size_t>(capacity, dp_->drain_batch()));
   std::vector<uint8_t> values(batch * value_stride);
 
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -115,8 +129,14 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
   while (flow_count_ < capacity) {
     // The kernel writes the keys straight into their final place.
     uint32_t count = static_cast<uint32_t>(std::min<size_t>(batch, capacity - flow_count_));
-    int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in_token, &out_token, keys + flow_count_,
-                                              values.data(), &count, &opts);
+    int err;
+    if (Faulty("flows")) {
+      err = -EIO;
+      count = 0;
+    } else {
+      err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in_token, &out_token, keys + flow_count_,
+                                            values.data(), &count, &opts);
+    }
     if (err && err != -ENOENT) {
       if (err == -ENOSPC && count == 0) {
         // One hash bucket holds more entries than the batch: grow and retry.
@@ -124,8 +144,12 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
         values.resize(batch * value_stride);
         continue;
       }
-      Fail(err, "bpf_map_lookup_and_delete_batch(flows)");
-      return false;
+      // A failed batch deletes nothing it did not copy out (the kernel
+      // deletes a bucket's entries only after copying them), so the entries
+      // not taken stay in this generation and the next drain of it finds
+      // them. What was taken is kept: the drain is partial, not lost.
+      FailPartly(err, "bpf_map_lookup_and_delete_batch(flows)");
+      return true;
     }
     for (uint32_t i = 0; i < count; i++) {
       const uint8_t* v = values.data() + i * value_stride;
@@ -192,11 +216,12 @@ bool DrainWorker::DrainIfaces(uint32_t gen) {
     key = next;
     prev = &key;
     if (key.gen != gen) continue;
-    int err = bpf_map_lookup_elem(fd, &key, per_cpu.data());
+    int err = Faulty("iface-lookup") ? -EIO : bpf_map_lookup_elem(fd, &key, per_cpu.data());
     if (err == -ENOENT) continue;
     if (err) {
-      Fail(err, "bpf_map_lookup_elem(iface_stats)");
-      return false;
+      // Not read, so not reset: the counts stay for the next drain of this generation.
+      FailPartly(err, "bpf_map_lookup_elem(iface_stats)");
+      continue;
     }
     iface_value sum;
     memset(&sum, 0, sizeof(sum));
@@ -207,10 +232,11 @@ bool DrainWorker::DrainIfaces(uint32_t gen) {
       sum.overflow_bytes += v.overflow_bytes;
     }
     if (!sum.other_packets && !sum.overflow_packets) continue;
-    err = bpf_map_update_elem(fd, &key, zero.data(), BPF_EXIST);
+    err = Faulty("iface-reset") ? -EIO : bpf_map_update_elem(fd, &key, zero.data(), BPF_EXIST);
     if (err) {
-      Fail(err, "bpf_map_update_elem(iface_stats) [reset]");
-      return false;
+      // Not reset, so not counted now: the next drain of this generation reads them again.
+      FailPartly(err, "bpf_map_update_elem(iface_stats) [reset]");
+      continue;
     }
     iface_totals& t = TotalsFor(key.ifindex, key.direction, gen);
     t.other_packets += sum.other_packets;
@@ -229,7 +255,7 @@ bool DrainWorker::ReadFailures() {
   for (uint32_t k = 0; k < FAIL_KIND_COUNT; k++) {
     int err = bpf_map_lookup_elem(fd, &k, per_cpu.data());
     if (err) {
-      Fail(err, "bpf_map_lookup_elem(failures)");
+      FailPartly(err, "bpf_map_lookup_elem(failures)");
       return false;
     }
     for (uint64_t v : per_cpu) failures_[k] += v;
@@ -241,9 +267,17 @@ void DrainWorker::Execute() {
   uint64_t start = NowNs(CLOCK_MONOTONIC);
   uint32_t gen;
   if (!FlipAndWait(&gen)) return;
+  // After the flip nothing more rejects the drain: what was taken is handed
+  // over, with the first failure, so no count read out of the kernel is lost.
   if (!DrainFlows(gen)) return;
-  if (!DrainIfaces(gen)) return;
-  if (!ReadFailures()) return;
+  DrainIfaces(gen);
+  ReadFailures();
+  // Where the next drain's interval starts, for this agent and the next one
+  // that adopts the pinned maps.
+  auto* bss = dp_->skel()->bss;
+  bss->drained_until_realtime_ns = closed_realtime_ns_;
+  bss->drained_until_mono_ns = closed_mono_ns_;
+  drain_seq_ = __atomic_add_fetch(&bss->drain_seq, 1, __ATOMIC_ACQ_REL);
   duration_ns_ = NowNs(CLOCK_MONOTONIC) - start;
 }
 
@@ -265,6 +299,11 @@ void DrainWorker::OnOK() {
   result.Set("closedMonoNs", Napi::Number::New(env, static_cast<double>(closed_mono_ns_)));
   result.Set("barrierNs", Napi::Number::New(env, static_cast<double>(barrier_ns_)));
   result.Set("durationNs", Napi::Number::New(env, static_cast<double>(duration_ns_)));
+  result.Set("drainSeq", Napi::Number::New(env, static_cast<double>(drain_seq_)));
+  if (partial_err_.failed()) {
+    Napi::Error e = ToJsError(env, partial_err_);
+    result.Set("partialError", e.Value());
+  }
   deferred_.Resolve(result);
 }
 

@@ -33,11 +33,17 @@ class DrainWorker : public Napi::AsyncWorker {
   iface_totals& TotalsFor(uint32_t ifindex, uint8_t direction, uint8_t gen);
   bool ReadFailures();
   void Fail(int negative_err, const char* call);
+  // A failure after the flip: what was taken so far is kept and returned.
+  void FailPartly(int negative_err, const char* call);
+  // Test-only: whether this call at `site` is the one to fail (Datapath::Fault).
+  bool Faulty(const char* site);
 
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference owner_;  // keeps the Datapath alive while we run
   Datapath* dp_;
   SysError err_;
+  SysError partial_err_;  // first failure after the flip (the result is partial)
+  uint64_t drain_seq_ = 0;
 
   // The caller's buffer for the drained flows, struct-of-arrays: capacity
   // keys (written by the syscall itself), then capacity summed values. JS

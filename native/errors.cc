@@ -22,6 +22,9 @@ static const char* ErrnoName(int err) {
     case ENXIO: return "ENXIO";
     case ENOSYS: return "ENOSYS";
     case ERANGE: return "ERANGE";
+    case EIO: return "EIO";
+    case EWOULDBLOCK: return "EWOULDBLOCK";
+    case EROFS: return "EROFS";
     default: return "E?";
   }
 }
@@ -55,7 +58,7 @@ std::string HintFor(int err, const std::string& call) {
   }
 }
 
-Napi::Error ToJsError(Napi::Env env, const SysError& e) {
+std::string ToJsErrorText(const SysError& e) {
   char buf[256];
   // libbpf_strerror knows libbpf's own error codes as well as errno values.
   if (libbpf_strerror(e.err, buf, sizeof(buf)) != 0) snprintf(buf, sizeof(buf), "%s", strerror(e.err));
@@ -64,6 +67,12 @@ Napi::Error ToJsError(Napi::Env env, const SysError& e) {
   if (!e.context.empty()) msg += " on " + e.context;
   msg += " failed: " + std::string(buf) + " (" + ErrnoName(e.err) + ")";
   if (!hint.empty()) msg += ". " + hint;
+  return msg;
+}
+
+Napi::Error ToJsError(Napi::Env env, const SysError& e) {
+  std::string hint = e.hint.empty() ? HintFor(e.err, e.call) : e.hint;
+  std::string msg = ToJsErrorText(e);
   if (!e.detail.empty()) msg += "\n" + e.detail;
   Napi::Error error = Napi::Error::New(env, msg);
   error.Set("errno", Napi::Number::New(env, e.err));

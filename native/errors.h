@@ -21,6 +21,9 @@ struct SysError {
 // A hint for an errno that is common in this addon's calls.
 std::string HintFor(int err, const std::string& call);
 
+// The message of such an error: "<call> on <context> failed: <strerror> (<ECODE>). <hint>"
+std::string ToJsErrorText(const SysError& e);
+
 // Builds the JS Error: message "<call> on <context> failed: <strerror> (<ECODE>). <hint>"
 // with properties errno, code, syscall and hint.
 Napi::Error ToJsError(Napi::Env env, const SysError& e);

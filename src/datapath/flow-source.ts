@@ -3,13 +3,15 @@
  * it to interfaces and drains its counters.
  */
 import type {
-  Attachment, DrainResult, FailureName, FlowSource, FlowSourceStats, HookMode, InterfaceDelta,
+  Attachment, CloseOptions, DrainResult, FailureName, FlowSource, FlowSourceStats, HookMode, InterfaceDelta, PinnedStateReport,
 } from './types.js';
 import { FAILURE_NAMES } from './types.js';
-import { loadNative, type NativeDatapath, type NativeError, type NativeHook, type NativeMechanism } from './native.js';
+import { loadNative, type NativeAdopted, type NativeDatapath, type NativeError, type NativeHook, type NativeMechanism } from './native.js';
+
+type NativeAdoptedAttachment = NativeAdopted['attachments'][number];
 import { KernelFlowBatch } from './flow-batch.js';
 import { FLOW_KEY, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
-import { resolveInterface } from './interfaces.js';
+import { listInterfacesWithIndex, resolveInterface } from './interfaces.js';
 
 export interface KernelFlowSourceOptions {
   /** entries of each of the two flow maps (one per generation); default 65536 */
@@ -22,6 +24,15 @@ export interface KernelFlowSourceOptions {
   benchFlowSpread?: number;
   /** load the empty baseline programs used by bench/ */
   loadBenchPrograms?: boolean;
+  /**
+   * bpffs directory for pinned state (the agent's: PIN_PATH/NODE). The source
+   * locks it, adopts what a previous agent left there (maps with their
+   * counts, attachments) and pins what it attaches. Without it nothing is
+   * pinned and everything goes with the process.
+   */
+  pinDir?: string;
+  /** flow entries per batch of the map walk (tests make it small) */
+  drainBatch?: number;
 }
 
 export const FLOW_MAP_ENTRIES_MIN = 16;
@@ -51,6 +62,17 @@ function checkCount(name: string, value: number, min: number, max: number): numb
 
 interface AttachedInterface extends Attachment {
   handles: number[];
+  hooks: NativeHook[];
+}
+
+const HOOKS: Record<HookMode, NativeHook[]> = { tc: ['tc-ingress', 'tc-egress'], xdp: ['xdp', 'tc-egress'] };
+
+/** The error a second agent gets for a node whose pinned state another one owns. */
+export class PinnedStateOwnedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PinnedStateOwnedError';
+  }
 }
 
 export class KernelFlowSource implements FlowSource {
@@ -67,8 +89,13 @@ export class KernelFlowSource implements FlowSource {
   private readonly flowBuffers: (ArrayBuffer | undefined)[] = [undefined, undefined];
   private drains = 0;
   private lastDrainFlows = 0;
+  private partialDrains = 0;
   private closed = false;
-  private readonly onExit = () => this.closeNow();
+  private readonly pinned: PinnedStateReport | undefined;
+  /** detached interfaces whose iface_stats entries go once both generations were drained */
+  private readonly retired = new Map<number, number>();
+  // A pinned source is left attached for the next agent when the process ends without close().
+  private readonly onExit = () => this.closeNow(this.pinned !== undefined);
 
   constructor(options: KernelFlowSourceOptions = {}) {
     this.flowMapEntries = checkCount('flowMapEntries', options.flowMapEntries ?? 65536, FLOW_MAP_ENTRIES_MIN, FLOW_MAP_ENTRIES_MAX);
@@ -76,14 +103,65 @@ export class KernelFlowSource implements FlowSource {
     const benchFlowSpread = checkCount('benchFlowSpread', options.benchFlowSpread ?? 0, 0, FLOW_MAP_ENTRIES_MAX);
     this.tcMechanism = options.tcMechanism ?? 'tcx';
     if (this.tcMechanism !== 'tcx' && this.tcMechanism !== 'clsact') throw new RangeError(`tcMechanism must be tcx or clsact, got ${String(this.tcMechanism)}`);
+    const drainBatch = checkCount('drainBatch', options.drainBatch ?? 8192, 1, 1 << 20);
     const { Datapath } = loadNative();
     try {
-      this.native = new Datapath({ flowMapEntries: this.flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms: options.loadBenchPrograms ?? false });
+      this.native = new Datapath({
+        flowMapEntries: this.flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms: options.loadBenchPrograms ?? false,
+        pinDir: options.pinDir ?? '', drainBatch,
+      });
     } catch (err) {
+      if ((err as NativeError).code === 'EOWNED') throw new PinnedStateOwnedError((err as Error).message);
       throw new DatapathError('cannot load the BPF programs', err as NativeError);
     }
-    // Links die with the process; clsact filters do not, so detach on every exit we see.
+    // A pinned map keeps its size across agents.
+    this.flowMapEntries = this.native.info().flowMapEntries;
+    if (options.pinDir) this.pinned = this.adoptPinned();
+    // Unpinned clsact filters outlive the process: detach on every exit we see.
     process.once('exit', this.onExit);
+  }
+
+  /** Takes over what the pinned state held: attachments by interface name, and interfaces to forget. */
+  private adoptPinned(): PinnedStateReport {
+    const state = this.native.pinnedState()!;
+    const adopted = this.native.adopted();
+    const names = new Map([...listInterfacesWithIndex()].map(([name, ifindex]) => [ifindex, name]));
+    const byIfindex = new Map<number, NativeAdoptedAttachment[]>();
+    for (const a of adopted.attachments) byIfindex.set(a.ifindex, [...(byIfindex.get(a.ifindex) ?? []), a]);
+    const problems = [...adopted.problems];
+    for (const [ifindex, list] of byIfindex) {
+      const name = names.get(ifindex);
+      if (!name) {
+        // Gone (or in another namespace): nothing to count there any more.
+        for (const a of list) this.tryDetach(a.handle, problems);
+        this.retired.set(ifindex, this.drains + 2);
+        continue;
+      }
+      const hooks = list.map((a) => a.hook);
+      const tc = list.find((a) => a.hook !== 'xdp');
+      this.attached.set(name, {
+        iface: name, ifindex, mode: hooks.includes('xdp') ? 'xdp' : 'tc', tcMechanism: tc?.mechanism === 'clsact' ? 'clsact' : 'tcx',
+        handles: list.map((a) => a.handle), hooks, adopted: true,
+      });
+    }
+    const covered = new Set([...this.attached.values()].map((a) => a.ifindex));
+    for (const ifindex of this.native.ifaceStatsIfindexes()) if (!covered.has(ifindex)) this.retired.set(ifindex, this.drains + 2);
+    return {
+      dir: state.dir,
+      adopted: state.adopted,
+      adoptedInterfaces: [...this.attached.keys()],
+      resumedFromMs: state.adopted && state.drainedUntilRealtimeNs > 0 ? state.drainedUntilRealtimeNs / 1e6 : undefined,
+      unconfirmedDrains: state.adopted ? Math.max(0, state.drainSeq - state.exportedSeq) : 0,
+      problems,
+    };
+  }
+
+  private tryDetach(handle: number, problems: string[]): void {
+    try {
+      this.native.detach(handle);
+    } catch (err) {
+      problems.push((err as Error).message.split('\n')[0]);
+    }
   }
 
   /** The addon itself, for tests and benchmarks that run programs directly. */
@@ -96,13 +174,10 @@ export class KernelFlowSource implements FlowSource {
     this.assertOpen();
     if (mode !== 'tc' && mode !== 'xdp') throw new RangeError(`hook must be tc or xdp, got ${String(mode)}`);
     const { name: iface, ifindex } = resolveInterface(nameOrIndex);
-    if (this.attached.has(iface)) throw new DatapathError(`${iface} is already attached (${this.attached.get(iface)!.mode})`);
-    try {
-      this.native.removeStale(ifindex);
-    } catch (err) {
-      throw new DatapathError(`cannot remove flowscope filters left on ${iface} by an earlier run`, err as NativeError);
-    }
-    const hooks: NativeHook[] = mode === 'tc' ? ['tc-ingress', 'tc-egress'] : ['xdp', 'tc-egress'];
+    const existing = this.attached.get(iface);
+    if (existing?.adopted && existing.ifindex === ifindex) return this.conform(existing, mode);
+    if (existing) throw new DatapathError(`${iface} is already attached (${existing.mode})`);
+    const hooks = HOOKS[mode];
     const handles: number[] = [];
     let tcMechanism: 'tcx' | 'clsact' = 'tcx';
     try {
@@ -115,9 +190,37 @@ export class KernelFlowSource implements FlowSource {
       for (const handle of handles) this.native.detach(handle);
       throw new DatapathError(`cannot attach to ${iface} (${mode})`, err as NativeError);
     }
-    const attachment: AttachedInterface = { iface, ifindex, mode, tcMechanism, handles };
+    this.retired.delete(ifindex);
+    const attachment: AttachedInterface = { iface, ifindex, mode, tcMechanism, handles, hooks: [...hooks] };
     this.attached.set(iface, attachment);
     return publicView(attachment);
+  }
+
+  /**
+   * An adopted interface asked for in `mode`: keeps the hooks that mode uses
+   * (they never stopped counting), removes the others and adds what is missing.
+   */
+  private conform(a: AttachedInterface, mode: HookMode): Attachment {
+    const wanted = HOOKS[mode];
+    for (let i = a.hooks.length - 1; i >= 0; i--) {
+      if (wanted.includes(a.hooks[i])) continue;
+      this.native.detach(a.handles[i]);
+      a.hooks.splice(i, 1);
+      a.handles.splice(i, 1);
+    }
+    for (const hook of wanted) {
+      if (a.hooks.includes(hook)) continue;
+      try {
+        const { handle, mechanism } = this.native.attach(a.ifindex, hook, this.tcMechanism);
+        a.hooks.push(hook);
+        a.handles.push(handle);
+        if (hook !== 'xdp' && (mechanism === 'tcx' || mechanism === 'clsact')) a.tcMechanism = mechanism;
+      } catch (err) {
+        throw new DatapathError(`cannot attach to ${a.iface} (${mode})`, err as NativeError);
+      }
+    }
+    a.mode = mode;
+    return publicView(a);
   }
 
   async detach(iface: string): Promise<void> {
@@ -125,13 +228,9 @@ export class KernelFlowSource implements FlowSource {
     if (!a) throw new DatapathError(`${iface} is not attached`);
     this.attached.delete(iface);
     const errors: string[] = [];
-    for (const handle of a.handles) {
-      try {
-        this.native.detach(handle);
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-    }
+    for (const handle of a.handles) this.tryDetach(handle, errors);
+    // Its iface_stats entries go once both generations were drained.
+    this.retired.set(a.ifindex, this.drains + 2);
     if (errors.length) throw new DatapathError(`detaching ${iface}: ${errors.join('; ')}`);
   }
 
@@ -162,6 +261,8 @@ export class KernelFlowSource implements FlowSource {
       throw new DatapathError('drain failed', err as NativeError);
     }
     this.lastDrainFlows = raw.flowCount;
+    if (raw.partialError) this.partialDrains++;
+    this.forgetRetired();
     const failures = {} as Record<FailureName, number>;
     FAILURE_NAMES.forEach((name, i) => (failures[name] = raw.failures[i] ?? 0));
     return {
@@ -170,25 +271,48 @@ export class KernelFlowSource implements FlowSource {
       failures,
       closedAtMs: raw.closedRealtimeNs / 1e6,
       durationNs: raw.durationNs,
+      seq: raw.drainSeq,
+      partialError: raw.partialError?.message,
     };
   }
 
-  stats(): FlowSourceStats {
-    return { flowMapCapacity: this.flowMapEntries, lastDrainFlows: this.lastDrainFlows };
+  /** Removes the iface_stats entries of interfaces detached two drains ago or more (both generations drained since). */
+  private forgetRetired(): void {
+    for (const [ifindex, due] of this.retired) {
+      if (this.drains < due) continue;
+      if (this.native.forgetIface(ifindex)) this.retired.delete(ifindex);
+    }
   }
 
-  async close(): Promise<void> {
+  stats(): FlowSourceStats {
+    return { flowMapCapacity: this.flowMapEntries, lastDrainFlows: this.lastDrainFlows, partialDrains: this.partialDrains, pinned: this.pinned };
+  }
+
+  markExported(seq: number): void {
+    if (!this.closed) this.native.markExported(seq);
+  }
+
+  setOwnerApi(url: string): void {
+    if (!this.closed) this.native.setOwnerApi(url);
+  }
+
+  /** Interfaces waiting for their iface_stats entries to be removed (tests). */
+  get retiredInterfaces(): number[] {
+    return [...this.retired.keys()];
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.closed) return;
     if (this.draining) await this.draining.catch(() => undefined);
-    this.closeNow();
+    this.closeNow(options.keepAttached ?? false);
   }
 
-  private closeNow(): void {
+  private closeNow(keepAttached: boolean): void {
     if (this.closed) return;
     this.closed = true;
     process.removeListener('exit', this.onExit);
     this.attached.clear();
-    this.native.close();
+    this.native.close({ keepAttached });
   }
 
   private assertOpen(): void {
@@ -197,7 +321,9 @@ export class KernelFlowSource implements FlowSource {
 }
 
 function publicView(a: AttachedInterface): Attachment {
-  return { iface: a.iface, ifindex: a.ifindex, mode: a.mode, tcMechanism: a.tcMechanism };
+  const view: Attachment = { iface: a.iface, ifindex: a.ifindex, mode: a.mode, tcMechanism: a.tcMechanism };
+  if (a.adopted) view.adopted = true;
+  return view;
 }
 
 function decodeInterfaces(buf: Buffer, count: number): InterfaceDelta[] {

@@ -11,6 +11,10 @@ export interface NativeDatapathOptions {
   ifaceMapEntries: number;
   benchFlowSpread: number;
   loadBenchPrograms: boolean;
+  /** bpffs directory to pin maps and attachments in, and to adopt them from; '' = not pinned */
+  pinDir: string;
+  /** flow entries per lookup_and_delete_batch call (tests make it small) */
+  drainBatch: number;
 }
 
 export type NativeHook = 'tc-ingress' | 'tc-egress' | 'xdp';
@@ -30,7 +34,28 @@ export interface NativeDrainResult {
   closedMonoNs: number;
   barrierNs: number;
   durationNs: number;
+  /** drains completed on these maps, across agents (pinned .bss) */
+  drainSeq: number;
+  /** set when a step after the flip failed: what was read is in the result, the rest stays in the kernel */
+  partialError?: NativeError;
 }
+
+export interface NativeAdopted {
+  attachments: { handle: number; ifindex: number; hook: NativeHook; mechanism: 'tcx' | 'clsact' | 'xdp-link'; replaced: boolean }[];
+  problems: string[];
+}
+
+export interface NativePinnedState {
+  dir: string;
+  /** the maps were found pinned (a previous agent's) rather than created */
+  adopted: boolean;
+  drainedUntilRealtimeNs: number;
+  drainedUntilMonoNs: number;
+  drainSeq: number;
+  exportedSeq: number;
+}
+
+export type NativeFaultSite = 'flows' | 'iface-lookup' | 'iface-reset';
 
 export interface NativeInfo {
   ncpus: number;
@@ -44,12 +69,23 @@ export interface NativeInfo {
 export interface NativeDatapath {
   attach(ifindex: number, hook: NativeHook, mechanism: NativeMechanism): { handle: number; mechanism: 'tcx' | 'clsact' | 'xdp-link' };
   detach(handle: number): void;
-  removeStale(ifindex: number): number;
+  /** attachments taken over from the pinned state at construction */
+  adopted(): NativeAdopted;
+  /** removes an unattached interface's iface_stats entries if they hold nothing; false if not (yet) */
+  forgetIface(ifindex: number): boolean;
+  /** interfaces that have iface_stats entries */
+  ifaceStatsIfindexes(): number[];
+  pinnedState(): NativePinnedState | null;
+  setOwnerApi(url: string): void;
+  markExported(drainSeq: number): void;
+  /** test only: the drain's nth call at `site` fails with EIO; 0 turns it off */
+  injectDrainFault(site: NativeFaultSite, nth: number): void;
   /** `target` must hold flowMapEntries x (FLOW_KEY.size + FLOW_VALUE.size) bytes; it is written off the JS thread until the promise settles */
   drain(target: ArrayBuffer): Promise<NativeDrainResult>;
   testRun(program: string, frame: Buffer, repeat: number): Promise<{ retval: number; durationNs: number }>;
   info(): NativeInfo;
-  close(): void;
+  /** keepAttached (pinned only): leave everything attached and pinned for the next agent */
+  close(options?: { keepAttached?: boolean }): void;
 }
 
 /** An error from the addon: errno, the failed call and what to do about it. */
@@ -62,6 +98,10 @@ export interface NativeError extends Error {
 
 interface NativeModule {
   Datapath: new (options: NativeDatapathOptions) => NativeDatapath;
+  /** uninstall: detaches and unpins everything pinned at dir (refuses while an agent owns it) */
+  removePinned(dir: string): { links: number; filters: number };
+  /** uninstall sweep: flowscope clsact filters that no pin accounts for (needs CAP_SYS_ADMIN) */
+  removeOrphanClsact(ifindex: number): number;
 }
 
 let cached: NativeModule | undefined;

@@ -97,14 +97,23 @@ export interface DrainResult {
   closedAtMs: number;
   /** how long the drain took, in ns: flip + wait for running programs + map walk */
   durationNs: number;
+  /** drains completed on these counters, across agents that adopted them; pass to markExported() */
+  seq?: number;
+  /**
+   * Set when a step of the drain after the flip failed: what was read out is
+   * in this result; what was not stays in the kernel and comes with a later drain.
+   */
+  partialError?: string;
 }
 
 export interface Attachment {
   ifindex: number;
   iface: string;
   mode: HookMode;
-  /** how the hooks are attached: 'tcx' and 'xdp-link' die with the process, 'clsact' is removed by close() and by the next start */
+  /** how the tc hooks are attached: TCX links (kernel >= 6.6) or clsact filters */
   tcMechanism: 'tcx' | 'clsact';
+  /** taken over from a previous agent's pinned state rather than attached by this process */
+  adopted?: boolean;
 }
 
 export interface FlowSourceStats {
@@ -112,6 +121,32 @@ export interface FlowSourceStats {
   flowMapCapacity: number;
   /** flows in the last drained generation */
   lastDrainFlows: number;
+  /** drains that returned only part of the counters because a step failed (the rest came later) */
+  partialDrains?: number;
+  /** pinned state: where, and what a start found there */
+  pinned?: PinnedStateReport;
+}
+
+export interface PinnedStateReport {
+  dir: string;
+  /** a previous agent's counters and attachments were taken over at start */
+  adopted: boolean;
+  /** interfaces taken over, by name */
+  adoptedInterfaces: string[];
+  /** wall-clock ms where the first interval after the takeover starts (the previous agent's last drain) */
+  resumedFromMs?: number;
+  /**
+   * Drains the previous agent read out of the kernel but never saw every sink
+   * accept (it was killed in between): their records may be missing downstream.
+   */
+  unconfirmedDrains: number;
+  /** what could not be taken over, one line each */
+  problems: string[];
+}
+
+export interface CloseOptions {
+  /** leave the programs attached, pinned and counting for the next agent (pinned sources only) */
+  keepAttached?: boolean;
 }
 
 /** The datapath as the service sees it. */
@@ -122,6 +157,10 @@ export interface FlowSource {
   /** Drains one generation. Never runs two drains at once (a second call waits for the first). */
   drain(): Promise<DrainResult>;
   stats(): FlowSourceStats;
-  /** Detaches everything and frees the kernel objects. Idempotent. */
-  close(): Promise<void>;
+  /** Every sink accepted the records of drains up to `seq` (DrainResult.seq). */
+  markExported?(seq: number): void;
+  /** Says where the API of the agent that owns the source listens (named to a second agent). */
+  setOwnerApi?(url: string): void;
+  /** Detaches everything and frees the kernel objects, unless keepAttached. Idempotent. */
+  close(options?: CloseOptions): Promise<void>;
 }

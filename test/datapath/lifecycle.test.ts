@@ -1,9 +1,11 @@
 /**
  * Nothing outlives the agent unnoticed: detach and close leave no program,
- * filter or qdisc behind; a SIGKILLed agent's TCX and XDP links die with it;
- * its clsact filters (which the kernel keeps) are removed by the next start.
+ * filter or qdisc behind; an unpinned source's TCX and XDP links die with its
+ * process; a pinned one's attachments, clsact filters included, are adopted by
+ * the next start (test/datapath/pinning.test.ts has the counts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
 import { skipKernelTests } from '../helpers/kernel.js';
@@ -14,9 +16,9 @@ import { stop, waitForOutput } from '../helpers/processes.js';
 const skip = skipKernelTests('datapath lifecycle');
 const CHILD = new URL('../helpers/attach-child.ts', import.meta.url).pathname;
 
-async function startChild(iface: string, mode: string, mechanism: string): Promise<{ child: ChildProcess; progIds: number[] }> {
+async function startChild(iface: string, mode: string, mechanism: string, pinDir?: string): Promise<{ child: ChildProcess; progIds: number[] }> {
   // one process (no tsx wrapper), so that SIGKILL hits the one holding the links
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, iface, mode, mechanism], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, iface, mode, mechanism, ...(pinDir ? [pinDir] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   let line = '';
   child.stdout!.on('data', (d: Buffer) => (line += d.toString()));
   await waitForOutput(child, 'attached', 30_000);
@@ -107,21 +109,22 @@ describe.skipIf(skip)('attach, detach and crash recovery', () => {
     expect(tcFilters(pair.hostIf, 'ingress')).toBe('');
   });
 
-  it('a SIGKILLed agent\'s clsact filters are removed by the next start', async () => {
-    const { child, progIds } = await startChild(pair.hostIf, 'tc', 'clsact');
+  it('a SIGKILLed pinned agent\'s clsact filters stay counting and are adopted by the next start', async () => {
+    const pinDir = `/sys/fs/bpf/flowscope-test-${process.pid}/lifecycle`;
+    const { child, progIds } = await startChild(pair.hostIf, 'tc', 'clsact', pinDir);
     children.push(child);
     await killHard(child);
-    // clsact filters hold their programs (tc ingress and egress, the first two
-    // ids): the kernel keeps them after the process is gone; the unused XDP
-    // program goes with the process.
+    // The filters hold the tc programs (the first two ids); the kernel keeps them.
     const tcProgIds = progIds.slice(0, 2);
     expect(tcFilters(pair.hostIf, 'ingress')).toContain('flowscope_tc_in');
     expect(tcFilters(pair.hostIf, 'egress')).toContain('flowscope_tc_eg');
     expect(stillLoaded(tcProgIds)).toEqual(tcProgIds);
 
-    const source = new KernelFlowSource({ flowMapEntries: 256, tcMechanism: 'clsact' });
+    const source = new KernelFlowSource({ flowMapEntries: 256, tcMechanism: 'clsact', pinDir });
     try {
+      expect(source.attachments()).toMatchObject([{ iface: pair.hostIf, mode: 'tc', tcMechanism: 'clsact', adopted: true }]);
       await source.attach(pair.hostIf, 'tc');
+      // The same filter now runs this process's program; the dead agent's are unloaded.
       await eventually(() => stillLoaded(tcProgIds).length === 0, 'the dead agent\'s programs unloaded');
       const mine = Object.values(source.nativeDatapath.info().progIds).filter((id) => id > 0);
       expect(tcFilters(pair.hostIf, 'ingress')).toContain('flowscope_tc_in');
@@ -133,6 +136,8 @@ describe.skipIf(skip)('attach, detach and crash recovery', () => {
     expect(tcFilters(pair.hostIf, 'ingress')).toBe('');
     expect(tcFilters(pair.hostIf, 'egress')).toBe('');
     expect(hasClsact(pair.hostIf)).toBe(false);
+    expect(existsSync(pinDir)).toBe(false);
+    rmSync(`/sys/fs/bpf/flowscope-test-${process.pid}`, { recursive: true, force: true });
   });
 
   it('says what is wrong with a missing interface', async () => {
