@@ -18,7 +18,7 @@ import type { FlowRecord } from './record.js';
 import { RecordStore, type FlowPage } from './record-store.js';
 import type { RecordSink } from './sink.js';
 import { singleNode } from './tuple-reader.js';
-import { DEFAULT_TOP, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from './top-windows.js';
+import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from './top-windows.js';
 
 export interface AgentOptions {
   node: string;
@@ -33,6 +33,8 @@ export interface AgentOptions {
   /** extra sinks (the store is always one) */
   sinks?: RecordSink[];
   clock?: () => number;
+  /** monotonic clock (ms) for the top-talkers buckets; default a real one, or `clock` when only that is given */
+  monoClock?: () => number;
 }
 
 export class Agent implements FlowQueryService, TopQueryService, StatusService {
@@ -60,7 +62,8 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     this.interfaceAccounting = new InterfaceAccounting(options.rateWindowMs);
     this.table = new FlowTable(this.addresses, { ...DEFAULT_EXPIRY, ...options.expiry });
     this.store = new RecordStore(options.storeSize, this.addresses, name, options.node);
-    this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.table, name, this.clock, singleNode(options.node));
+    const mono = options.monoClock ?? (options.clock ? undefined : monotonicNow);
+    this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.table, name, this.clock, singleNode(options.node), mono);
     this.sinks = [this.store, ...(options.sinks ?? [])];
     this.metrics = new AgentMetrics({
       version: options.version,

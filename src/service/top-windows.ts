@@ -20,6 +20,18 @@
  * Queries with key conditions (address, port, protocol, interface,
  * direction) are answered from the `flow` dimension: each kept flow is tested
  * against the filter and regrouped along the asked dimension.
+ *
+ * Time: buckets open and close on a monotonic clock, so that a step of the
+ * wall clock (NTP correction, `date -s`) neither moves the open bucket into
+ * the future (nothing would close until wall time caught up) nor closes a
+ * span of empty buckets. The "timeline" is the monotonic clock shifted to
+ * read as wall time at start; wall times that come in (a batch's end, a
+ * query's since/until) are moved onto it by the current difference between
+ * wall clock and timeline (0 until the wall clock steps), and the answers'
+ * `from`/`to` are labelled back the same way. A batch is added to the bucket
+ * of its end, but never to one after the current one: a relay replaying
+ * history fills the buckets of the past, and an entry claiming a far-future
+ * time lands in the open bucket instead of freezing the windows.
  */
 import type { RecordBatch, IfaceNamer } from './record-batch.js';
 import { singleNode, type FlowNodeReader, type FlowTupleReaderWithIds } from './tuple-reader.js';
@@ -105,6 +117,12 @@ type FlowFields = NonNullable<GroupKey['flow']>;
 
 /** flows (or groups) between two looks at the clock while a bucket closes; the close yields every few ms */
 const CLOSE_CHUNK = 1024;
+
+/** A difference between wall clock and timeline that changes by less than this is jitter, not a step. */
+const STEP_MS = 500;
+
+/** A monotonic clock in ms that reads as wall time at process start. */
+export const monotonicNow = (): number => performance.timeOrigin + performance.now();
 /** kept groups a query merges between two looks at the clock (topSliced); a power of two */
 const QUERY_CHUNK = 512;
 
@@ -127,6 +145,13 @@ export class TopWindows {
   private readonly cache = new Map<string, TopAnswer>();
   /** closes so far; answers are cached per generation */
   generation = 0;
+  /** timeline = mono() + origin: reads as the wall clock at construction */
+  private readonly origin: number;
+  private readonly mono: () => number;
+  /** wall clock minus timeline, as last measured (changes when the wall clock steps) */
+  private offset = 0;
+  /** wall-clock steps seen */
+  clockSteps = 0;
   /** called after a bucket closed: flow ids of that bucket are no longer read */
   onBucketClosed: () => void = () => {};
 
@@ -137,10 +162,34 @@ export class TopWindows {
     private readonly now: () => number = Date.now,
     /** the node of each flow slot (a relay's flows come from many nodes) */
     private readonly nodes: FlowNodeReader = singleNode(''),
+    /** monotonic clock (ms) the buckets run on; default `now` (then wall steps are not seen: tests) */
+    mono?: () => number,
   ) {
     if (!(config.bucketMs >= 1) || !(config.horizonMs >= config.bucketMs) || !(config.capacity >= 1)) {
       throw new RangeError(`bad top-talkers config ${JSON.stringify(config)}: need bucketMs >= 1, horizonMs >= bucketMs, capacity >= 1`);
     }
+    this.mono = mono ?? now;
+    this.origin = mono ? now() - mono() : 0;
+  }
+
+  /** The current time on the timeline. */
+  timelineNow(): number {
+    return this.mono() + this.origin;
+  }
+
+  /** Wall clock minus timeline now; follows steps of the wall clock, ignores sub-STEP_MS jitter. */
+  wallOffset(): number {
+    const measured = this.now() - this.timelineNow();
+    if (Math.abs(measured - this.offset) >= STEP_MS) {
+      this.offset = Math.round(measured);
+      this.clockSteps++;
+    }
+    return this.offset;
+  }
+
+  /** A wall time taken recently, on the timeline, but not after its now. */
+  private toTimeline(wallMs: number): number {
+    return Math.min(wallMs - this.wallOffset(), this.timelineNow());
   }
 
   get bucketCount(): number {
@@ -152,10 +201,13 @@ export class TopWindows {
     return this.keyTable.size;
   }
 
-  /** Closes the open bucket if `nowMs` is past it. Call once per poll. */
+  /**
+   * Closes the open bucket if `nowMs` (a wall time, e.g. the drain's) is past
+   * it on the timeline. Call once per poll.
+   */
   async advance(nowMs: number): Promise<void> {
     if (this.closing) await this.closing;
-    const epoch = Math.floor(nowMs / this.config.bucketMs);
+    const epoch = Math.floor(this.toTimeline(nowMs) / this.config.bucketMs);
     if (this.openEpoch >= 0 && epoch > this.openEpoch) await this.closeOpen();
     if (this.openEpoch < epoch && this.touchedCount === 0) this.openEpoch = epoch;
   }
@@ -163,7 +215,7 @@ export class TopWindows {
   /** Adds exported records to the bucket of their interval end. */
   async add(batch: RecordBatch): Promise<void> {
     await this.advance(batch.endMs);
-    if (this.openEpoch < 0) this.openEpoch = Math.floor(batch.endMs / this.config.bucketMs);
+    if (this.openEpoch < 0) this.openEpoch = Math.floor(this.toTimeline(batch.endMs) / this.config.bucketMs);
     const { flowId, packets, bytes } = batch;
     let maxId = 0;
     for (let i = 0; i < batch.count; i++) if (flowId[i] > maxId) maxId = flowId[i];
@@ -348,18 +400,20 @@ export class TopWindows {
   private *query(q: TopQuery): Generator<void, TopAnswer, void> {
     const generation = this.generation;
     const g = this.config.bucketMs;
-    let lastEpoch = Math.floor(this.now() / g) - 1;
-    if (q.filter.untilMs !== undefined) lastEpoch = Math.min(lastEpoch, Math.floor(q.filter.untilMs / g));
+    // Buckets by the timeline; since/until (wall times) moved onto it, labels moved back.
+    const offset = this.wallOffset();
+    let lastEpoch = Math.floor(this.timelineNow() / g) - 1;
+    if (q.filter.untilMs !== undefined) lastEpoch = Math.min(lastEpoch, Math.floor((q.filter.untilMs - offset) / g));
     let firstEpoch = lastEpoch - Math.max(1, Math.ceil(q.windowMs / g)) + 1;
-    if (q.filter.sinceMs !== undefined) firstEpoch = Math.max(firstEpoch, Math.floor(q.filter.sinceMs / g));
-    const cacheKey = `${q.by}|${q.metric}|${q.k}|${firstEpoch}|${lastEpoch}|${filterCacheKey(q.filter)}`;
+    if (q.filter.sinceMs !== undefined) firstEpoch = Math.max(firstEpoch, Math.floor((q.filter.sinceMs - offset) / g));
+    const cacheKey = `${q.by}|${q.metric}|${q.k}|${firstEpoch}|${lastEpoch}|${offset}|${filterCacheKey(q.filter)}`;
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
     const buckets = this.closed.filter((b) => b.epoch >= firstEpoch && b.epoch <= lastEpoch);
     const answer = hasKeyConditions(q.filter) ? yield* this.filteredTop(q, buckets) : yield* this.plainTop(q, buckets);
     if (buckets.length > 0) {
-      answer.from = new Date(buckets[0].epoch * g).toISOString();
-      answer.to = new Date((buckets[buckets.length - 1].epoch + 1) * g).toISOString();
+      answer.from = new Date(buckets[0].epoch * g + offset).toISOString();
+      answer.to = new Date((buckets[buckets.length - 1].epoch + 1) * g + offset).toISOString();
     }
     // A bucket that closed while a sliced query ran may belong in its window: cache only a current answer.
     if (generation !== this.generation) return answer;
