@@ -211,7 +211,10 @@ const relayStatusSchema = {
     entries: { type: 'number', description: 'stream entries ingested, all nodes' },
     replayed: { type: 'number', description: 'entries read back from the streams at start (XRANGE)' },
     recovered: { type: 'number', description: 'pending entries taken over and acknowledged (XAUTOCLAIM)' },
-    badEntries: { type: 'number', description: 'entries skipped because a contract field was missing or malformed' },
+    badEntries: { type: 'number', description: 'entries and interfaces hash values refused by the checks, all nodes' },
+    rejected: { ...counts, description: 'refused entries and hash values by reason, all nodes' },
+    ignoredNodes: { type: 'integer', description: 'names in flowscope:nodes not read (malformed, or past the node limit)' },
+    nodesKeyError: { type: 'string', description: 'the error reading flowscope:nodes, while it lasts' },
     nodes: {
       type: 'array',
       items: {
@@ -224,6 +227,9 @@ const relayStatusSchema = {
           lastRecordEnd: { type: ['string', 'null'] },
           storeRecords: { type: 'integer' },
           interfaces: { type: 'integer' },
+          rejected: { ...counts, description: 'refused entries and hash values of this node, by reason' },
+          readErrors: { type: 'number', description: "error replies for this node's keys (wrong type, ...)" },
+          lastError: { type: 'string', description: "the last error reading this node's keys, while it lasts" },
         },
       },
     },

@@ -20,7 +20,7 @@ import type { FlowQueryService, InterfaceQueryService, TopQueryService } from '.
 import type { FlowRecord } from '../service/record.js';
 import { RecordBatch } from '../service/record-batch.js';
 import { RecordStore, type FlowPage } from '../service/record-store.js';
-import { DEFAULT_TOP, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../service/top-windows.js';
+import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../service/top-windows.js';
 import type { DecodedEntry } from './entry-encoding.js';
 import { RelayFlowTable } from './relay-flow-table.js';
 
@@ -31,7 +31,13 @@ export interface FleetViewOptions {
   maxTopK?: number;
   /** flow slots unused this long are forgotten */
   flowIdleMs?: number;
+  /** wall clock (default Date.now) */
   clock?: () => number;
+  /**
+   * monotonic clock (ms) for the top-talkers buckets and slot expiry; default
+   * a real one, or `clock` when only that is given (tests drive one clock)
+   */
+  monoClock?: () => number;
 }
 
 /** A node's interface counters as its agent published them, with the node name. */
@@ -84,9 +90,11 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     this.clock = options.clock ?? Date.now;
     this.maxK = options.maxTopK ?? 1000;
     this.flows_ = new RelayFlowTable(this.addresses, this.nodeNames);
-    this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.flows_, (vif) => this.vifNames[vif] ?? `if${vif}`, this.clock, this.flows_);
+    const mono = options.monoClock ?? (options.clock ? undefined : monotonicNow);
+    this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.flows_, (vif) => this.vifNames[vif] ?? `if${vif}`, this.clock, this.flows_, mono);
     const idleMs = options.flowIdleMs ?? 2 * this.topWindows.config.bucketMs;
-    this.topWindows.onBucketClosed = () => this.flows_.releaseIdle(this.clock() - idleMs);
+    // Slot use is stamped on the monotonic timeline: a wall-clock step neither frees nor pins slots.
+    this.topWindows.onBucketClosed = () => this.flows_.releaseIdle(this.topWindows.timelineNow() - idleMs);
   }
 
   /** The view of a node, created on first use. */
@@ -123,7 +131,7 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   async ingest(nodeName: string, entries: DecodedEntry[], lastId: string): Promise<void> {
     const node = this.node(nodeName);
     const batch = node.batch;
-    const now = this.clock();
+    const now = this.topWindows.timelineNow();
     batch.count = 0;
     for (const e of entries) {
       if (batch.count > 0 && (batch.count === batch.capacity || e.startMs !== batch.startMs || e.endMs !== batch.endMs)) await this.writeBatch(node);

@@ -66,6 +66,28 @@ export class RelayMetrics {
     counter('flowscope_relay_recovered_entries_total', 'Pending entries taken over and acknowledged (earlier runs, dead consumers).', () => src.consumer.recovered);
     counter('flowscope_relay_bad_entries_total', 'Entries skipped because a contract field was missing or malformed.', () => src.consumer.badEntries);
     counter('flowscope_relay_read_errors_total', 'Failed read rounds (Redis errors).', () => src.consumer.errors);
+    new client.Counter({
+      name: 'flowscope_relay_rejected_total',
+      help: 'Stream entries and interfaces hash values refused by the checks, by node and reason (docs/redis.md).',
+      labelNames: ['node', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [node, h] of src.consumer.health) for (const [reason, n] of h.rejected) this.inc({ node, reason }, n);
+      },
+    });
+    new client.Counter({
+      name: 'flowscope_relay_node_read_errors_total',
+      help: "Error replies for a node's keys (wrong type, ...): that node is skipped, the others are read.",
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const n of src.view.nodes.keys()) this.inc({ node: n }, 0);
+        for (const [node, h] of src.consumer.health) if (node !== '') this.inc({ node }, h.errors);
+      },
+    });
+    gauge('flowscope_relay_ignored_nodes', 'Names in flowscope:nodes the relay does not read (malformed, or past the node limit).', () => src.consumer.ignoredNodes.size);
     gauge('flowscope_flows_tracked', 'Distinct flows (node, interface, 5-tuple) the relay holds for the top talkers.', () => src.view.flows_.size);
     gauge('flowscope_stream_clients', 'Clients following /api/v1/flows/stream.', () => src.streamClients());
     const byNode = (name: string, help: string, read: (node: FleetView['nodes'] extends Map<string, infer N> ? N : never) => number): void => {

@@ -27,8 +27,37 @@ export interface RelayOptions {
   claimIdleMs?: number;
   readCount?: number;
   discoverEveryMs?: number;
+  /** entry times later than now by more than this are refused (default a day) */
+  maxFutureMs?: number;
+  /** entry times earlier than now by more than this are refused (default 30 days) */
+  maxAgeMs?: number;
+  /** most nodes read (default 4096) */
+  maxNodes?: number;
   log?: SinkLog;
+  /** wall clock: entry checks, labels (default Date.now) */
   clock?: () => number;
+  /**
+   * monotonic clock (ms) on which the top-talkers buckets run (default: a
+   * real monotonic clock, or `clock` when only that is given, as tests do)
+   */
+  monoClock?: () => number;
+}
+
+/** One node as the relay's status shows it. */
+export interface RelayNodeStatus {
+  node: string;
+  stream: string;
+  entries: number;
+  lastId: string | null;
+  lastRecordEnd: string | null;
+  storeRecords: number;
+  interfaces: number;
+  /** entries and interfaces hash values refused, by reason */
+  rejected: Record<string, number>;
+  /** error replies for this node's keys (wrong type, ...) */
+  readErrors: number;
+  /** the last such error while it lasts */
+  lastError?: string;
 }
 
 export interface RelayStatus extends AgentStatus {
@@ -43,15 +72,13 @@ export interface RelayStatus extends AgentStatus {
     replayed: number;
     recovered: number;
     badEntries: number;
-    nodes: {
-      node: string;
-      stream: string;
-      entries: number;
-      lastId: string | null;
-      lastRecordEnd: string | null;
-      storeRecords: number;
-      interfaces: number;
-    }[];
+    /** refused entries and hash values of all nodes, by reason */
+    rejected: Record<string, number>;
+    /** names in flowscope:nodes that are not read (malformed, or past maxNodes) */
+    ignoredNodes: number;
+    /** the error reading flowscope:nodes itself, while it lasts (e.g. WRONGTYPE) */
+    nodesKeyError?: string;
+    nodes: RelayNodeStatus[];
   };
 }
 
@@ -75,7 +102,13 @@ export class Relay implements StatusService {
     this.client.on('ready', () => {
       this.connectionError = undefined;
     });
-    this.view = new FleetView({ storeSize: options.storeSize, top: options.top, maxTopK: options.maxTopK, clock: this.clock });
+    this.view = new FleetView({
+      storeSize: options.storeSize,
+      top: options.top,
+      maxTopK: options.maxTopK,
+      clock: this.clock,
+      monoClock: options.monoClock,
+    });
     this.consumer = new StreamConsumer({
       client: this.client,
       view: this.view,
@@ -85,6 +118,9 @@ export class Relay implements StatusService {
       claimIdleMs: options.claimIdleMs,
       readCount: options.readCount,
       discoverEveryMs: options.discoverEveryMs,
+      maxFutureMs: options.maxFutureMs,
+      maxAgeMs: options.maxAgeMs,
+      maxNodes: options.maxNodes,
       log: options.log,
       clock: this.clock,
     });
@@ -142,9 +178,39 @@ export class Relay implements StatusService {
     return { ready: true };
   }
 
+  private rejectedByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const h of this.consumer.health.values()) for (const [reason, n] of h.rejected) out[reason] = (out[reason] ?? 0) + n;
+    return out;
+  }
+
+  /** Every node read, and every node whose keys could not be read at all. */
+  private nodeStatuses(): RelayNodeStatus[] {
+    const names = new Set<string>(this.view.nodes.keys());
+    for (const name of this.consumer.health.keys()) if (name !== '') names.add(name);
+    return [...names].sort().map((name) => {
+      const n = this.view.nodes.get(name);
+      const h = this.consumer.health.get(name);
+      const s: RelayNodeStatus = {
+        node: name,
+        stream: flowsKey(name),
+        entries: n?.entries ?? 0,
+        lastId: n?.lastId ?? null,
+        lastRecordEnd: n?.lastRecordEndMs == null ? null : new Date(n.lastRecordEndMs).toISOString(),
+        storeRecords: n?.store.size ?? 0,
+        interfaces: n?.interfaces.length ?? 0,
+        rejected: h ? Object.fromEntries(h.rejected) : {},
+        readErrors: h?.errors ?? 0,
+      };
+      if (h?.lastError) s.lastError = h.lastError;
+      return s;
+    });
+  }
+
   status(): RelayStatus {
     const now = this.clock();
     const nodes = [...this.view.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const health = this.consumer.health;
     const interfaces = this.view.interfaces();
     let overflowPackets = 0;
     let overflowBytes = 0;
@@ -186,6 +252,8 @@ export class Relay implements StatusService {
       pollIntervalMs: 0,
       polls: this.consumer.rounds,
       pollErrors: this.consumer.errors,
+      partialDrains: 0,
+      pinned: null,
       lastPollAt: null,
       lastPollDurationMs: null,
       lastDrainDurationMs: null,
@@ -207,15 +275,10 @@ export class Relay implements StatusService {
         replayed: this.consumer.replayed,
         recovered: this.consumer.recovered,
         badEntries: this.consumer.badEntries,
-        nodes: nodes.map((n) => ({
-          node: n.name,
-          stream: flowsKey(n.name),
-          entries: n.entries,
-          lastId: n.lastId,
-          lastRecordEnd: n.lastRecordEndMs === null ? null : new Date(n.lastRecordEndMs).toISOString(),
-          storeRecords: n.store.size,
-          interfaces: n.interfaces.length,
-        })),
+        rejected: this.rejectedByReason(),
+        ignoredNodes: this.consumer.ignoredNodes.size,
+        ...(health.get('')?.lastError ? { nodesKeyError: health.get('')!.lastError } : {}),
+        nodes: this.nodeStatuses(),
       },
     };
   }

@@ -19,10 +19,29 @@
  * replay, after L from the group. Entries another consumer of the group left
  * pending for claimIdleMs (a dead relay sharing the group) are taken over
  * with XAUTOCLAIM: counted if they are after L, acknowledged either way.
+ *
+ * Redis is input from outside: whatever a client with write access put there
+ * must not stop the relay. Every node is read on its own: a key of the wrong
+ * type, a deleted group or any other error reply for one node is recorded for
+ * that node (status, metrics, a rate-limited log line) and retried later,
+ * while the other nodes are read as usual; only a lost connection stops a
+ * round. Every entry and interfaces hash value is checked
+ * (entry-encoding.ts: validateEntry, validateInterface); what fails is
+ * skipped and counted per node and reason.
  */
 import type { SinkLog } from './stream-sink.js';
 import { describeError, isReady, type RedisClient } from './connection.js';
-import { decodeEntry, type DecodedEntry } from './entry-encoding.js';
+import {
+  DEFAULT_MAX_AGE_MS,
+  DEFAULT_MAX_FUTURE_MS,
+  isReject,
+  validateEntry,
+  validateInterface,
+  type DecodedEntry,
+  type EntryReject,
+  type PublishedInterface,
+  type RejectReason,
+} from './entry-encoding.js';
 import type { FleetView } from './fleet-view.js';
 import { flowsKey, interfacesKey, NODES_KEY } from './keys.js';
 import { compareIds } from './stream-id.js';
@@ -42,9 +61,35 @@ export interface ConsumerOptions {
   /** entries pending this long at another consumer are taken over */
   claimIdleMs?: number;
   interfacesEveryMs?: number;
+  /** entry times later than now by more than this are refused (default a day) */
+  maxFutureMs?: number;
+  /** entry times earlier than now by more than this are refused (default 30 days) */
+  maxAgeMs?: number;
+  /** most nodes read; further names in flowscope:nodes are ignored (and counted) */
+  maxNodes?: number;
   log?: SinkLog;
   clock?: () => number;
 }
+
+/** What went wrong with one node's keys and entries. */
+export interface NodeHealth {
+  /** entries and interfaces hash values refused, by reason */
+  rejected: Map<RejectReason, number>;
+  /** error replies for this node's keys (wrong type, no group, ...) */
+  errors: number;
+  lastError?: string;
+  lastErrorAtMs?: number;
+}
+
+/** A node name as the relay accepts it from flowscope:nodes: 1-256 characters, no control characters. */
+const NODE_NAME = /^[^\x00-\x1f\x7f]{1,256}$/;
+
+/** An error reply from Redis about a key or command (WRONGTYPE, NOGROUP, ERR ...), as opposed to a lost connection. */
+export function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+const LOG_EVERY_MS = 10_000;
 
 type RawEntry = [id: string, fields: string[] | null];
 
@@ -66,10 +111,19 @@ export class StreamConsumer {
   private lastDiscover = 0;
   private lastClaim = 0;
   private lastInterfaces = 0;
+  /** per node: the interfaces hash values last refused (field -> value), so each bad value is counted once */
+  private readonly badInterfaceValues = new Map<string, Map<string, string>>();
+  /** node names in flowscope:nodes that are not read (bad names, or past maxNodes) */
+  readonly ignoredNodes = new Set<string>();
+  readonly health = new Map<string, NodeHealth>();
+  private rejectsSinceLog = 0;
+  private lastRejectLogMs = -Infinity;
+  private rejectExample: { node: string; id: string; reason: RejectReason; detail: string } | undefined;
   /** the first discovery and its replay are done */
   caughtUp = false;
   replayed = 0;
   recovered = 0;
+  /** entries and interfaces hash values refused, all nodes and reasons */
   badEntries = 0;
   acked = 0;
   rounds = 0;
@@ -125,22 +179,47 @@ export class StreamConsumer {
   /** Takes over the nodes not seen yet (see the steps above). */
   private async discover(): Promise<void> {
     const { client, group } = this.options;
-    const names = (await client.smembers(NODES_KEY)).sort();
+    let names: string[];
+    try {
+      names = (await client.smembers(NODES_KEY)).sort();
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+      // flowscope:nodes is not a set: keep reading the nodes already known.
+      this.keyFailed('', NODES_KEY, err as Error);
+      names = [];
+    }
+    const maxNodes = this.options.maxNodes ?? 4096;
     const fresh: NodeCursor[] = [];
     for (const node of names) {
-      if (this.cursors.has(node)) continue;
+      if (this.cursors.has(node) || this.ignoredNodes.has(node)) continue;
+      if (!NODE_NAME.test(node) || this.cursors.size + fresh.length >= maxNodes) {
+        if (this.ignoredNodes.size < 10_000) this.ignoredNodes.add(node);
+        this.options.log?.warn({ node: node.slice(0, 80), nodes: this.cursors.size, maxNodes }, 'relay: node name in flowscope:nodes ignored (malformed, or more nodes than --max-nodes)');
+        continue;
+      }
       const key = flowsKey(node);
       try {
-        await client.xgroup('CREATE', key, group, '$', 'MKSTREAM');
+        try {
+          await client.xgroup('CREATE', key, group, '$', 'MKSTREAM');
+        } catch (err) {
+          if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+        }
+        fresh.push({ node, key, replayedTo: await this.lastDelivered(key) });
       } catch (err) {
-        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+        if (!isReplyError(err) && !(err instanceof GroupVanished)) throw err;
+        // Wrong type, or anything else Redis refuses for this key: tried again at the next discovery.
+        this.keyFailed(node, key, err as Error);
       }
-      fresh.push({ node, key, replayedTo: await this.lastDelivered(key) });
     }
     if (fresh.length > 0) {
       await this.replay(fresh);
       for (const c of fresh) {
-        await this.ackOwnPending(c);
+        try {
+          await this.ackOwnPending(c);
+        } catch (err) {
+          if (!isReplyError(err)) throw err;
+          this.keyFailed(c.node, c.key, err as Error);
+        }
         this.cursors.set(c.node, c);
         this.options.view.node(c.node);
       }
@@ -156,14 +235,24 @@ export class StreamConsumer {
       const fields = pairs(g);
       if (fields.name === this.options.group) return String(fields['last-delivered-id']);
     }
-    throw new Error(`consumer group ${this.options.group} vanished from ${key}`);
+    throw new GroupVanished(`consumer group ${this.options.group} vanished from ${key}`);
   }
 
   /** Reads back each node's entries up to its replayedTo, merged across nodes by ID. */
   private async replay(cursors: NodeCursor[]): Promise<void> {
     const fromId = `${Math.max(0, this.clock() - this.options.replayWindowMs)}-0`;
     const readers = cursors.filter((c) => c.replayedTo !== '0-0').map((c) => new RangeReader(this.options.client, c, fromId, this.readCount));
-    for (const r of readers) await r.fill();
+    // A node whose stream cannot be read (its key replaced meanwhile) leaves the replay; the others go on.
+    const fill = async (r: RangeReader): Promise<void> => {
+      try {
+        await r.fill();
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.keyFailed(r.cursor.node, r.cursor.key, err as Error);
+        r.done = true;
+      }
+    };
+    for (const r of readers) await fill(r);
     let active = readers.filter((r) => !r.done);
     while (active.length > 0) {
       active.sort((a, b) => compareIds(a.headId, b.headId));
@@ -172,7 +261,7 @@ export class StreamConsumer {
       const run = first.takeUpTo(limit);
       await this.ingest(first.cursor.node, run);
       this.replayed += run.length;
-      if (first.empty) await first.fill();
+      if (first.empty) await fill(first);
       active = active.filter((r) => !r.done);
     }
   }
@@ -195,15 +284,20 @@ export class StreamConsumer {
     const minIdle = this.options.claimIdleMs ?? 60_000;
     for (const c of this.cursors.values()) {
       let start = '0-0';
-      do {
-        const [next, claimed, deleted] = (await client.xautoclaim(c.key, group, consumer, minIdle, start, 'COUNT', this.readCount)) as [string, RawEntry[], string[]?];
-        const fresh = claimed.filter((e) => e[1] !== null && compareIds(e[0], c.replayedTo) > 0);
-        if (fresh.length > 0) await this.ingest(c.node, fresh);
-        const ids = claimed.map((e) => e[0]);
-        if (ids.length > 0) await client.xack(c.key, group, ...ids);
-        this.recovered += ids.length + (deleted?.length ?? 0);
-        start = next;
-      } while (start !== '0-0');
+      try {
+        do {
+          const [next, claimed, deleted] = (await client.xautoclaim(c.key, group, consumer, minIdle, start, 'COUNT', this.readCount)) as [string, RawEntry[], string[]?];
+          const fresh = claimed.filter((e) => e[1] !== null && compareIds(e[0], c.replayedTo) > 0);
+          if (fresh.length > 0) await this.ingest(c.node, fresh);
+          const ids = claimed.map((e) => e[0]);
+          if (ids.length > 0) await client.xack(c.key, group, ...ids);
+          this.recovered += ids.length + (deleted?.length ?? 0);
+          start = next;
+        } while (start !== '0-0');
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.keyFailed(c.node, c.key, err as Error);
+      }
     }
     this.lastClaim = this.clock();
   }
@@ -217,16 +311,31 @@ export class StreamConsumer {
       try {
         reply = (await client.xreadgroup('GROUP', group, consumer, 'COUNT', this.readCount, 'STREAMS', c.key, '>')) as [string, RawEntry[]][] | null;
       } catch (err) {
-        if (!/NOGROUP/.test((err as Error).message)) throw err;
+        if (!isReplyError(err)) throw err;
+        if (!/NOGROUP/.test((err as Error).message)) {
+          // e.g. WRONGTYPE: the key is no stream now; the other nodes are read as usual.
+          this.keyFailed(c.node, c.key, err as Error);
+          continue;
+        }
         // The stream or group was deleted (or Redis lost its data): start again after what this run has.
         const last = this.options.view.nodes.get(c.node)?.lastId ?? '$';
-        await client.xgroup('CREATE', c.key, group, last, 'MKSTREAM').catch(() => undefined);
+        await client.xgroup('CREATE', c.key, group, last, 'MKSTREAM').catch((e: Error) => {
+          if (!isReplyError(e)) throw e;
+          this.keyFailed(c.node, c.key, e);
+        });
         continue;
       }
+      const health = this.health.get(c.node);
+      if (health?.lastError !== undefined) health.lastError = undefined; // readable again
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) continue;
       await this.ingest(c.node, entries);
-      await client.xack(c.key, group, ...entries.map((e) => e[0]));
+      try {
+        await client.xack(c.key, group, ...entries.map((e) => e[0]));
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.keyFailed(c.node, c.key, err as Error);
+      }
       this.acked += entries.length;
       total += entries.length;
     }
@@ -235,32 +344,89 @@ export class StreamConsumer {
 
   private async ingest(node: string, raw: RawEntry[]): Promise<void> {
     const decoded: DecodedEntry[] = [];
-    for (const [, fields] of raw) {
-      const d = fields ? decodeEntry(fields) : undefined;
-      if (d) decoded.push(d);
-      else this.badEntries++;
+    const limits = {
+      node,
+      nowMs: this.clock(),
+      maxFutureMs: this.options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
+      maxAgeMs: this.options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
+    };
+    for (const [id, fields] of raw) {
+      const d = validateEntry(fields, limits);
+      if (isReject(d)) this.rejected(node, id, d);
+      else decoded.push(d);
     }
     if (raw.length > 0) await this.options.view.ingest(node, decoded, raw[raw.length - 1][0]);
   }
 
-  /** Reads each node's interface counters hash. */
+  /** Reads each node's interface counters hash; values that fail the checks are left out (and counted once). */
   private async readInterfaces(): Promise<void> {
     for (const c of this.cursors.values()) {
-      const hash = await this.options.client.hgetall(interfacesKey(c.node));
-      const reports = [];
-      for (const value of Object.values(hash)) {
-        try {
-          reports.push({ ...JSON.parse(value), node: c.node });
-        } catch {
-          this.badEntries++;
-        }
+      const key = interfacesKey(c.node);
+      let hash: Record<string, string>;
+      try {
+        hash = await this.options.client.hgetall(key);
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.keyFailed(c.node, key, err as Error);
+        continue;
       }
+      const reports: PublishedInterface[] = [];
+      const badBefore = this.badInterfaceValues.get(c.node);
+      const bad = new Map<string, string>();
+      for (const [field, value] of Object.entries(hash)) {
+        const r = validateInterface(value, c.node);
+        if (!isReject(r)) {
+          reports.push(r);
+          continue;
+        }
+        bad.set(field, value);
+        if (badBefore?.get(field) !== value) this.rejected(c.node, `${key} ${field.slice(0, 40)}`, r);
+      }
+      if (bad.size > 0) this.badInterfaceValues.set(c.node, bad);
+      else this.badInterfaceValues.delete(c.node);
       reports.sort((a, b) => a.ifindex - b.ifindex);
       this.options.view.node(c.node).interfaces = reports;
     }
     this.lastInterfaces = this.clock();
   }
+
+  private nodeHealth(node: string): NodeHealth {
+    let h = this.health.get(node);
+    if (!h) this.health.set(node, (h = { rejected: new Map(), errors: 0 }));
+    return h;
+  }
+
+  /** Counts a refused entry or hash value; logs a summary at most every 10 s. */
+  private rejected(node: string, id: string, r: EntryReject): void {
+    const h = this.nodeHealth(node);
+    h.rejected.set(r.reason, (h.rejected.get(r.reason) ?? 0) + 1);
+    this.badEntries++;
+    this.rejectsSinceLog++;
+    this.rejectExample ??= { node, id, reason: r.reason, detail: r.detail };
+    const now = this.clock();
+    if (now - this.lastRejectLogMs >= LOG_EVERY_MS) {
+      this.options.log?.warn({ rejected: this.rejectsSinceLog, rejectedTotal: this.badEntries, example: this.rejectExample }, 'relay: entries refused (see relay.nodes[].rejected in /api/v1/status)');
+      this.lastRejectLogMs = now;
+      this.rejectsSinceLog = 0;
+      this.rejectExample = undefined;
+    }
+  }
+
+  /** Records an error reply for one node's key; logged when it changes, else at most every 10 s per node. */
+  private keyFailed(node: string, key: string, err: Error): void {
+    const h = this.nodeHealth(node);
+    const message = `${key}: ${err.message.split('\n')[0]}`;
+    const now = this.clock();
+    h.errors++;
+    if (message !== h.lastError || now - (h.lastErrorAtMs ?? -Infinity) >= LOG_EVERY_MS) {
+      this.options.log?.warn({ node, key, err: message, errors: h.errors }, 'relay: cannot read a node\'s key; reading the other nodes');
+      h.lastErrorAtMs = now;
+    }
+    h.lastError = message;
+  }
 }
+
+class GroupVanished extends Error {}
 
 /** [k1, v1, k2, v2, ...] as an object. */
 function pairs(list: unknown[]): Record<string, unknown> {
