@@ -166,6 +166,35 @@ export class AgentMetrics implements CollectorListener {
     };
     sinkCounter('flowscope_records_exported_total', 'Records delivered by each sink.', (s) => s.exported);
     sinkCounter('flowscope_records_dropped_total', 'Records a sink could not deliver.', (s) => s.dropped);
+    // The Redis sink's signs of a second writer on its stream (two agents with one node name).
+    const redisSinks = (): (SinkStatus & { duplicateNode: boolean; idClashes: number; otherWriterSeen: number })[] =>
+      src.sinks().filter((s): s is SinkStatus & { duplicateNode: boolean; idClashes: number; otherWriterSeen: number } => 'duplicateNode' in s);
+    new client.Gauge({
+      name: 'flowscope_redis_duplicate_node',
+      help: '1 while another process writes this node\'s stream (two agents with one --node), seen in the last minute.',
+      registers,
+      collect() {
+        this.set(redisSinks().some((s) => s.duplicateNode) ? 1 : 0);
+      },
+    });
+    new client.Counter({
+      name: 'flowscope_redis_id_clashes_total',
+      help: 'Stream entries Redis refused because another writer had taken their ID; each is sent again with a fresh ID.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(redisSinks().reduce((a, s) => a + s.idClashes, 0));
+      },
+    });
+    new client.Counter({
+      name: 'flowscope_redis_other_writer_seen_total',
+      help: "Flushes that found another writer's id in flowscope:{NODE}:writer.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(redisSinks().reduce((a, s) => a + s.otherWriterSeen, 0));
+      },
+    });
     new client.Gauge({
       name: 'flowscope_store_records',
       help: 'Records held by the in-memory store.',

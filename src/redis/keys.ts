@@ -13,6 +13,9 @@ export const flowsKey = (node: string): string => `flowscope:{${node}}:flows`;
 /** The hash of a node's per-interface counters (field = interface name, value = JSON). */
 export const interfacesKey = (node: string): string => `flowscope:{${node}}:interfaces`;
 
+/** The id of the process writing a node's stream (stream-sink.ts: a second writer there means a duplicate node name). */
+export const writerKey = (node: string): string => `flowscope:{${node}}:writer`;
+
 /** The node name of a flows stream key; undefined for any other key. */
 export function nodeOfFlowsKey(key: string): string | undefined {
   const m = /^flowscope:\{(.*)\}:flows$/.exec(key);

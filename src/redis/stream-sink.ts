@@ -16,7 +16,21 @@
  * and counted as delivered. A pipeline is only removed from the queue up to
  * its first entry that failed for another reason; that entry gets a new ID
  * and is retried.
+ *
+ * Two writers on one stream (two agents with one node name: cloned VMs, a
+ * copied config) break that: an ID clash may then be another writer's entry,
+ * and the refused entry is not stored at all. Every entry carries this
+ * process's writer id (field `writer`, random per sink); on a clash the sink
+ * reads the entries at the refused IDs: its own writer id means its own
+ * earlier attempt (delivered); anything else is another writer's, and the
+ * entry gets a fresh ID above the stream's top and is sent again (counted as
+ * exported only once stored). Clashes need overlapping IDs, which two writers
+ * with agreeing clocks rarely produce, so the sink also keeps its writer id in
+ * `flowscope:{NODE}:writer` and swaps it in at every flush (GETSET): another
+ * id found there means another writer wrote in between. Either way the sink
+ * reports a duplicate node (status, metrics, a warning at most every 10 s).
  */
+import { randomBytes } from 'node:crypto';
 import type { Pipeline } from 'ioredis';
 import type { InterfaceReport } from '../service/interface-accounting.js';
 import type { RecordBatch } from '../service/record-batch.js';
@@ -25,7 +39,7 @@ import { describeError, isReady, type RedisClient } from './connection.js';
 import { DEFAULT_BATCH_SIZE } from './defaults.js';
 import { EntryEncoder } from './entry-encoding.js';
 import { EntryQueue } from './entry-queue.js';
-import { flowsKey, interfacesKey, NODES_KEY } from './keys.js';
+import { flowsKey, interfacesKey, NODES_KEY, writerKey } from './keys.js';
 import { ID_TOO_SMALL, parseStreamId, StreamIdClock } from './stream-id.js';
 import { PreEncodedXadd, xaddPrefix, xaddText } from './xadd-command.js';
 
@@ -53,17 +67,39 @@ export interface RedisSinkOptions {
   log?: SinkLog;
   /** longest wait for the backlog at close() */
   closeTimeoutMs?: number;
+  /** this process's writer id (default: 16 random hex digits) */
+  writerId?: string;
   clock?: () => number;
 }
 
 const DROP_LOG_EVERY_MS = 10_000;
+/** a duplicate node is reported this long after the last sign of another writer */
+const DUPLICATE_HOLD_MS = 60_000;
+
+/** The Redis sink's status: the common fields, the connection, and signs of another writer on the stream. */
+export interface RedisSinkStatus extends SinkStatus {
+  connected: boolean;
+  buffer: number;
+  /** this process's writer id (field `writer` of its entries) */
+  writer: string;
+  /** another writer used this node's stream in the last minute (two agents with one --node) */
+  duplicateNode: boolean;
+  /** the other writer's id, when known */
+  otherWriter?: string;
+  /** entries refused because another writer had taken their ID (each sent again with a fresh ID) */
+  idClashes: number;
+  /** flushes that found another writer's id in flowscope:{NODE}:writer */
+  otherWriterSeen: number;
+}
 
 export class RedisStreamSink implements RecordSink {
   readonly name = 'redis';
   private readonly queue: EntryQueue;
   private readonly encoder: EntryEncoder;
   private readonly ids = new StreamIdClock();
+  readonly writer: string;
   private readonly key: string;
+  private readonly writerKey: string;
   private readonly prefix: string;
   private readonly batchSize: number;
   private readonly maxInFlight: number;
@@ -73,6 +109,11 @@ export class RedisStreamSink implements RecordSink {
   private droppedSinceLog = 0;
   private lastDropLogMs = 0;
   private lastError: string | undefined;
+  private idClashes = 0;
+  private otherWriterSeen = 0;
+  private otherWriter: string | undefined;
+  private lastOtherWriterMs = -Infinity;
+  private lastDuplicateLogMs = -Infinity;
   /** node registered and ID floor read on the current connection */
   private registered = false;
   private draining: Promise<void> | undefined;
@@ -82,8 +123,10 @@ export class RedisStreamSink implements RecordSink {
 
   constructor(private readonly options: RedisSinkOptions) {
     this.queue = new EntryQueue(options.bufferRecords);
-    this.encoder = new EntryEncoder(options.node);
+    this.writer = options.writerId ?? randomBytes(8).toString('hex');
+    this.encoder = new EntryEncoder(options.node, this.writer);
     this.key = flowsKey(options.node);
+    this.writerKey = writerKey(options.node);
     this.prefix = xaddPrefix(this.key, options.maxLen);
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.maxInFlight = options.maxInFlight ?? 4;
@@ -156,6 +199,7 @@ export class RedisStreamSink implements RecordSink {
     try {
       if (!this.registered) await this.register();
       if (!(await this.writeBacklog())) this.retryLater();
+      if (isReady(client)) await this.checkWriter();
       if (this.options.interfaces && isReady(client)) await this.publishInterfaces();
     } catch (err) {
       this.lastError = `redis ${this.options.url}: ${describeError(err as Error)}`;
@@ -177,6 +221,8 @@ export class RedisStreamSink implements RecordSink {
   private async register(): Promise<void> {
     const client = this.options.client;
     await client.sadd(NODES_KEY, this.options.node);
+    // Taking the writer key over is no sign of another writer: it may be this node's previous process.
+    await client.set(this.writerKey, this.writer);
     try {
       const info = (await client.xinfo('STREAM', this.key)) as unknown[];
       const at = info.indexOf('last-generated-id');
@@ -208,7 +254,7 @@ export class RedisStreamSink implements RecordSink {
       const oldest = inFlight.shift();
       if (!oldest) return true;
       const before = this.queue.length;
-      if (this.settle(await oldest.replies)) {
+      if (await this.settle(await oldest.replies)) {
         sent -= oldest.n;
         continue;
       }
@@ -249,18 +295,31 @@ export class RedisStreamSink implements RecordSink {
    * Settles the replies of the pipeline that starts at the queue's head:
    * removes what was delivered, up to the first failure; false on a failure.
    */
-  private settle(results: [Error | null, unknown][] | Error): boolean {
+  private async settle(results: [Error | null, unknown][] | Error): Promise<boolean> {
     if (results instanceof Error) {
       // The connection went away mid-pipeline: keep everything, IDs included (see above).
       this.lastError = `redis ${this.options.url}: ${describeError(results)}`;
       return false;
     }
+    const clashes = results.some(([err]) => err && ID_TOO_SMALL.test(err.message)) ? await this.clashOwners(results) : undefined;
+    if (clashes instanceof Error) {
+      this.lastError = `redis ${this.options.url}: ${describeError(clashes)}`;
+      return false;
+    }
     let delivered = 0;
     let failure: Error | undefined;
+    let foreign = 0;
     for (let i = 0; i < results.length; i++) {
       const err = results[i][0];
-      if (!err || ID_TOO_SMALL.test(err.message)) {
+      if (!err || (ID_TOO_SMALL.test(err.message) && clashes?.get(i) === true)) {
         if (!failure) delivered++;
+        continue;
+      }
+      if (ID_TOO_SMALL.test(err.message)) {
+        // Another writer holds this ID (or the stream's top is past it): not stored. A fresh ID above the top.
+        foreign++;
+        failure ??= new Error(`stream ${this.key} has entries of another writer (ID ${this.idText(i)} taken)`);
+        this.queue.clearId(i);
         continue;
       }
       if (isConnectionError(err)) {
@@ -274,12 +333,91 @@ export class RedisStreamSink implements RecordSink {
     }
     this.queue.shift(delivered);
     this.exported += delivered;
+    if (foreign > 0) {
+      this.idClashes += foreign;
+      this.registered = false; // read the stream's top again: new IDs go above the other writer's
+      this.sawOtherWriter(undefined, `${foreign} entries refused: their IDs were taken by another writer`);
+    }
     if (failure) {
       this.lastError = `redis ${this.options.url}: ${failure.message.split('\n')[0]}`;
       return false;
     }
     if (this.lastError && isReady(this.options.client)) this.lastError = undefined;
     return true;
+  }
+
+  private idText(i: number): string {
+    const { ms, seq } = this.queue.idAt(i);
+    return `${ms}-${seq}`;
+  }
+
+  /**
+   * For the entries of a settled pipeline (at the head of the queue) that
+   * Redis refused as "equal or smaller than the top item": true where the
+   * stream holds this writer's entry at that ID (an earlier attempt of this
+   * sink that did arrive), false where not (another writer's entry, or none).
+   */
+  private async clashOwners(results: [Error | null, unknown][]): Promise<Map<number, boolean> | Error> {
+    const at: number[] = [];
+    const pipeline = this.options.client.pipeline();
+    for (let i = 0; i < results.length; i++) {
+      const err = results[i][0];
+      if (!err || !ID_TOO_SMALL.test(err.message)) continue;
+      at.push(i);
+      const id = this.idText(i);
+      pipeline.xrange(this.key, id, id);
+    }
+    pipeline.xrange(this.key, '-', '+', 'COUNT', 1);
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (err) {
+      return err as Error;
+    }
+    if (!replies) return new Error('pipeline not executed');
+    const firstReply = replies[at.length];
+    const first = firstReply[0] ? undefined : ((firstReply[1] as [string, string[]][])[0]?.[0] ?? undefined);
+    const owners = new Map<number, boolean>();
+    at.forEach((i, k) => {
+      const [err, value] = replies![k];
+      if (err) return; // unknown: treated as not ours, sent again with a fresh ID
+      const found = value as [string, string[]][];
+      if (found.length === 0) {
+        // Not in the stream: never stored, unless MAXLEN trimmed it away since (then it was ours: nothing else sits below the top).
+        const { ms, seq } = this.queue.idAt(i);
+        const f = first ? parseStreamId(first) : undefined;
+        owners.set(i, f !== undefined && (ms < f.ms || (ms === f.ms && seq < f.seq)));
+        return;
+      }
+      const fields = found[0][1];
+      let writer: string | undefined;
+      for (let j = 0; j + 1 < fields.length; j += 2) if (fields[j] === 'writer') writer = fields[j + 1];
+      owners.set(i, writer === this.writer);
+      if (writer !== undefined && writer !== this.writer) this.otherWriter = writer;
+    });
+    return owners;
+  }
+
+  /** Swaps this writer's id into flowscope:{NODE}:writer; another id there means another writer since the last flush. */
+  private async checkWriter(): Promise<void> {
+    const previous = await this.options.client.getset(this.writerKey, this.writer);
+    if (previous !== null && previous !== this.writer) {
+      this.otherWriterSeen++;
+      this.sawOtherWriter(previous, `another writer (id ${previous.slice(0, 40)}) took ${this.writerKey} since the last flush`);
+    }
+  }
+
+  private sawOtherWriter(writer: string | undefined, why: string): void {
+    const now = this.clock();
+    if (writer !== undefined) this.otherWriter = writer;
+    this.lastOtherWriterMs = now;
+    if (now - this.lastDuplicateLogMs >= DROP_LOG_EVERY_MS) {
+      this.options.log?.warn(
+        { node: this.options.node, stream: this.key, writer: this.writer, otherWriter: this.otherWriter, idClashes: this.idClashes, otherWriterSeen: this.otherWriterSeen },
+        `redis sink: another process writes the stream of node "${this.options.node}": two agents with one node name? Give each its own --node (${why})`,
+      );
+      this.lastDuplicateLogMs = now;
+    }
   }
 
   private async publishInterfaces(): Promise<void> {
@@ -316,15 +454,21 @@ export class RedisStreamSink implements RecordSink {
     client.disconnect();
   }
 
-  status(): SinkStatus & { connected: boolean; buffer: number } {
-    const s: SinkStatus & { connected: boolean; buffer: number } = {
+  status(): RedisSinkStatus {
+    const duplicateNode = this.clock() - this.lastOtherWriterMs < DUPLICATE_HOLD_MS;
+    const s: RedisSinkStatus = {
       name: this.name,
       exported: this.exported,
       dropped: this.dropped,
       pending: this.queue.length,
       connected: isReady(this.options.client),
       buffer: this.queue.capacity,
+      writer: this.writer,
+      duplicateNode,
+      idClashes: this.idClashes,
+      otherWriterSeen: this.otherWriterSeen,
     };
+    if (duplicateNode && this.otherWriter !== undefined) s.otherWriter = this.otherWriter;
     if (this.lastError) s.lastError = this.lastError;
     return s;
   }

@@ -80,7 +80,9 @@ describe('redis sink', () => {
     const list = await entries('unit-a');
     expect(list).toHaveLength(4);
     const first = list[0].f;
-    expect(Object.keys(first).sort()).toEqual(['bytes', 'direction', 'dport', 'dst', 'end', 'family', 'firstSeen', 'iface', 'ifindex', 'lastSeen', 'node', 'packets', 'proto', 'sport', 'src', 'start', 'tcpFlags'].sort());
+    expect(Object.keys(first).sort()).toEqual(['bytes', 'direction', 'dport', 'dst', 'end', 'family', 'firstSeen', 'iface', 'ifindex', 'lastSeen', 'node', 'packets', 'proto', 'sport', 'src', 'start', 'tcpFlags', 'writer'].sort());
+    expect(first.writer).toBe(sink.writer);
+    expect(sink.writer).toMatch(/^[0-9a-f]{16}$/);
     expect(first).toMatchObject({ node: 'unit-a', iface: 'eth0', ifindex: '2', direction: 'ingress', family: '4', src: '10.0.0.1', dst: '10.0.0.9', proto: 'udp', sport: '1000', dport: '53', packets: '3', bytes: '300', tcpFlags: '' });
     for (const k of ['start', 'end', 'firstSeen', 'lastSeen']) expect(first[k]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const tcp = list.find((e) => e.f.proto === 'tcp')!.f;
@@ -165,7 +167,8 @@ describe('redis sink', () => {
     const list = await entries('unit-d');
     expect(list).toHaveLength(10);
     expect(new Set(list.map((e) => e.f.src)).size).toBe(10);
-    expect(sink.status()).toMatchObject({ exported: 10, dropped: 0 });
+    // Its own earlier attempts, recognised by the writer id: no sign of another writer.
+    expect(sink.status()).toMatchObject({ exported: 10, dropped: 0, idClashes: 0, duplicateNode: false, otherWriterSeen: 0 });
   });
 
   it('trims the stream with MAXLEN ~', async () => {
