@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * flowscope command line: run | observe | top | interfaces | status.
+ * flowscope command line: run | observe | top | interfaces | status | relay | detach.
  * Exit status: 0 ok, 1 runtime failure, 2 bad usage (one line on stderr).
  */
 import { interfaces, status } from './info.js';
@@ -14,7 +14,10 @@ type Command = (args: string[], env: NodeJS.ProcessEnv, out: (text: string) => v
 // The relay loads ioredis and the fleet view: only when asked for.
 const relay: Command = async (args, env, out) => (await import('./relay.js')).relay(args, env, out);
 
-const COMMANDS: Record<string, Command> = { run, observe, top, interfaces, status, relay };
+// detach loads the native addon: only when asked for.
+const detach: Command = async (args, env, out) => (await import('./detach.js')).detach(args, env, out);
+
+const COMMANDS: Record<string, Command> = { run, observe, top, interfaces, status, relay, detach };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const out = (text: string) => void process.stdout.write(text);
@@ -29,7 +32,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const handler = COMMANDS[command];
   try {
-    if (!handler) throw new UsageError(`unknown command "${command}"; use run, observe, top, interfaces, status or relay`);
+    if (!handler) throw new UsageError(`unknown command "${command}"; use run, observe, top, interfaces, status, relay or detach`);
     await handler(args, env, out);
     return 0;
   } catch (err) {

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type AgentConfig } from '../config/config.js';
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
-import { parseListen, startServer } from '../http/server.js';
+import type { PinnedStateReport } from '../datapath/types.js';
+import { isLoopbackListen, parseListen, startServer } from '../http/server.js';
 import { createLogger } from '../log.js';
 import { Agent } from '../service/agent.js';
 import { InterfaceReconciler, isPattern, type ReconcileResult } from '../service/interface-reconciler.js';
@@ -40,10 +41,77 @@ export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config:
   }
 }
 
+/**
+ * The agent's signals, taken from the first moment: SIGTERM/SIGINT before the
+ * agent runs stop it as soon as it does (never a kill that skips the clean-up);
+ * a second one during the stop is logged, not obeyed; SIGHUP before the agent
+ * runs is kept and applied once it does (Node's default would exit).
+ */
+class Signals {
+  stopSignal: string | undefined;
+  private hupPending = false;
+  private onStop: ((signal: string) => void) | undefined;
+  private onHup: (() => void) | undefined;
+  private log: Logger | undefined;
+  private readonly stop = (signal: NodeJS.Signals) => {
+    if (this.stopSignal) {
+      this.log?.warn({ signal }, 'already stopping: making the final export and cleaning up');
+      return;
+    }
+    this.stopSignal = signal;
+    this.onStop?.(signal);
+  };
+  private readonly hup = () => {
+    if (this.onHup) this.onHup();
+    else this.hupPending = true;
+  };
+
+  constructor() {
+    process.on('SIGTERM', this.stop);
+    process.on('SIGINT', this.stop);
+    process.on('SIGHUP', this.hup);
+  }
+
+  setLog(log: Logger): void {
+    this.log = log;
+  }
+
+  /** Resolves with the stop signal (at once if one came already). */
+  stopped(): Promise<string> {
+    return new Promise((resolve) => {
+      if (this.stopSignal) resolve(this.stopSignal);
+      else this.onStop = resolve;
+    });
+  }
+
+  handleHup(fn: () => void): void {
+    this.onHup = fn;
+    if (this.hupPending) {
+      this.hupPending = false;
+      fn();
+    }
+  }
+
+  dispose(): void {
+    process.off('SIGTERM', this.stop);
+    process.off('SIGINT', this.stop);
+    process.off('SIGHUP', this.hup);
+  }
+}
+
 /** Runs the agent until SIGINT/SIGTERM. */
 export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
   const { config, help } = loadRunConfig(args, env);
   if (help) return out(HELP.run + '\n');
+  const signals = new Signals();
+  try {
+    await runAgent(config, args, env, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runAgent(config: AgentConfig, args: string[], env: NodeJS.ProcessEnv, signals: Signals): Promise<void> {
   if (config.ifaces.length === 0 && config.source === 'kernel') throw new UsageError('run: no interface given; use --iface NAME (or FLOWSCOPE_IFACE)');
   if (config.source === 'kernel') {
     for (const iface of config.ifaces) {
@@ -55,6 +123,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   const ifaces = config.ifaces.length > 0 ? config.ifaces : ['synth0'];
 
   const log = await createLogger(config.logLevel, config.logFormat);
+  signals.setLog(log);
   // The agent is built after its sinks; sinks that publish interface counters read them through this.
   let agentRef: Agent | undefined;
   let sinks;
@@ -74,10 +143,18 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
   }
   let source;
   try {
-    source = await openSource({ kind: config.source, flowMapSize: config.flowMapSize, syntheticFlows: config.syntheticFlows, syntheticIface: ifaces[0] });
+    source = await openSource({
+      kind: config.source, flowMapSize: config.flowMapSize, syntheticFlows: config.syntheticFlows, syntheticIface: ifaces[0],
+      ifaceMapSize: config.ifaceMapSize, pinDir: config.pinDir, tcMechanism: config.tcMechanism,
+    });
   } catch (err) {
+    for (const sink of sinks) await sink.close().catch(() => undefined);
+    if ((err as Error).name === 'PinnedStateOwnedError') throw new RuntimeFailure(`run: ${(err as Error).message}`);
     throw new RuntimeFailure(`run: cannot open the datapath: ${(err as Error).message}`);
   }
+  logPinnedState(log, source.stats().pinned);
+  // A failed start leaves pinned state it took over as it found it (still counting), and removes what it made itself.
+  const keepOnFailure = config.keepAttached || Boolean(source.stats().pinned?.adopted);
   const agent = new Agent(source, {
     node: config.node,
     version: version(),
@@ -98,22 +175,26 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
       maxFlows: config.maxFlows,
     },
     top: { bucketMs: config.topBucketMs, horizonMs: config.topHorizonMs, capacity: config.topCapacity },
+    keepAttached: config.keepAttached,
   });
   agentRef = agent;
   try {
     await attachAll(agent, ifaces.filter((i) => !isPattern(i)), config, log);
   } catch (err) {
+    await agent.source.close({ keepAttached: keepOnFailure }).catch(() => undefined);
     // A sink's open connection (Redis) would keep the process alive after the error.
     for (const sink of sinks) await sink.close().catch(() => undefined);
     throw err;
   }
   let server;
   try {
-    server = await startServer(parseListen(config.listen)!, { services: agent.services(), version: version(), token: config.token }, log);
+    server = await startServer(parseListen(config.listen)!, { services: agent.services(), version: version(), token: config.token, maxFollowers: config.maxFollowers }, log);
+    if (!config.token && !isLoopbackListen(config.listen)) log.warn({ listen: config.listen }, '--insecure-no-auth: the API is open to anyone who reaches this address');
   } catch (err) {
-    await agent.close().catch(() => undefined);
+    await agent.close({ keepAttached: keepOnFailure }).catch(() => undefined);
     throw new RuntimeFailure(`run: cannot listen on ${config.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  agent.source.setOwnerApi?.(server.url);
   agent.start();
   log.info({ url: server.url, ifaces, hook: config.hook, node: config.node, pollIntervalMs: config.pollIntervalMs, auth: Boolean(config.token) }, 'flowscope agent running');
 
@@ -136,21 +217,30 @@ export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: st
       log.error({ err: (err as Error).message }, 'SIGHUP: configuration not reloaded, keeping the current one');
     }
   };
-  process.on('SIGHUP', reload);
+  signals.handleHup(reload);
 
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
-  });
+  const signal = await signals.stopped();
+  log.info({ signal, keepAttached: config.keepAttached }, 'stopping');
   clearInterval(rescan);
-  process.off('SIGHUP', reload);
+  // Followers and keep-alive connections end now; the final drain and export come after.
   await server.close();
-  await agent.close();
-  log.info('stopped: programs detached, last records exported');
+  await agent.close({ keepAttached: config.keepAttached });
+  if (config.keepAttached && config.source === 'kernel') log.info({ pinned: config.pinDir }, 'stopped: last records exported; programs left attached and counting for the next start');
+  else log.info('stopped: last records exported, programs detached, nothing left pinned');
+}
+
+function logPinnedState(log: Logger, pinned: PinnedStateReport | undefined): void {
+  if (!pinned) return;
+  if (pinned.adopted) {
+    log.info(
+      { dir: pinned.dir, interfaces: pinned.adoptedInterfaces, resumedFrom: pinned.resumedFromMs ? new Date(pinned.resumedFromMs).toISOString() : undefined },
+      'took over the pinned counters and attachments of the previous agent',
+    );
+  }
+  if (pinned.unconfirmedDrains > 0) {
+    log.warn({ unconfirmedDrains: pinned.unconfirmedDrains }, 'the previous agent died before every sink accepted its last drains: their records may be missing downstream');
+  }
+  for (const problem of pinned.problems) log.warn({ problem }, 'pinned state: not taken over');
 }
 
 function logReconcile(log: Logger, why: string, r: ReconcileResult): void {
@@ -165,7 +255,6 @@ async function attachAll(agent: Agent, ifaces: string[], config: AgentConfig, lo
       const a = await agent.attach(iface, config.hook);
       log.info({ iface, ifindex: a.ifindex, hook: a.mode, mechanism: a.tcMechanism }, 'attached');
     } catch (err) {
-      await agent.source.close().catch(() => undefined);
       const e = err as Error & { code?: string; hint?: string };
       const permission = e.code === 'EPERM' || e.code === 'EACCES';
       const reason = `run: ${e.message}${e.hint ? ` (${e.hint})` : ''}`.split('\n')[0];

@@ -56,6 +56,7 @@ Commands:
   interfaces   print per-interface accounting
   status       print the agent's status
   relay        serve the whole fleet's flows from Redis streams (docs/redis.md)
+  detach       uninstall: remove every program, link, pin and qdisc flowscope created on this node
 
 Run "flowscope COMMAND --help" for a command's options.`,
   run: `Usage: flowscope run --iface NAME [--iface NAME...] [options]
@@ -95,6 +96,16 @@ ${CLIENT_OPTIONS_HELP}`,
 
 Per-interface totals since attach and current rates (rx = ingress, tx = egress).
 ${CLIENT_OPTIONS_HELP}`,
+  detach: `Usage: flowscope detach [--pin-path DIR]
+
+Removes everything flowscope created on this node: the programs that agents
+stopped with --keep-attached (or killed) left attached and counting, their
+pinned maps under DIR (default /sys/fs/bpf/flowscope, every node's), the
+clsact qdiscs flowscope created (only where no other filter uses them), and
+flowscope tc filters that no pin accounts for. Counts not yet drained are
+lost. Refuses, exit 1, while an agent runs.
+
+  --pin-path DIR      bpffs directory of pinned state   [FLOWSCOPE_PIN_PATH]`,
   status: `Usage: flowscope status [-o text|json]
 
 ${CLIENT_OPTIONS_HELP}`,

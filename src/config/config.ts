@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { formatDuration, parseDuration } from '../service/duration.js';
 import { DEFAULT_EXPIRY } from '../service/expiry.js';
 import { DEFAULT_TOP } from '../service/top-windows.js';
-import { parseListen } from '../http/server.js';
+import { isLoopbackListen, parseListen } from '../http/server.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
 import { redactUrl, redisUrlProblem } from '../redis/url.js';
 
@@ -60,10 +60,13 @@ export const RUN_OPTIONS = {
   'redis-buffer': { kind: 'int', default: DEFAULT_BUFFER_RECORDS, min: 1, max: 1 << 26, help: 'records buffered while Redis is down or slow; beyond, records are dropped and counted' },
   'redis-batch': { kind: 'int', default: DEFAULT_BATCH_SIZE, min: 1, max: 100_000, help: 'XADDs per Redis pipeline' },
   token: { kind: 'string', help: 'bearer token required by the HTTP API (except /healthz, /readyz)', check: (v) => (v.length >= 1 && !/\s/.test(v) ? undefined : 'a token has no spaces') },
+  'insecure-no-auth': { kind: 'bool', default: 'false', help: 'serve the API on a non-loopback --listen without --token (anyone who reaches the port reads every flow)' },
+  'max-followers': { kind: 'int', default: 64, min: 1, max: 100_000, help: 'clients following /api/v1/flows/stream at once (the dashboard, observe -f); beyond, 503' },
   'poll-interval': { kind: 'duration', default: ms(1000), min: 10, max: 3_600_000, help: 'how often the kernel counters are drained' },
   'export-interval': { kind: 'duration', min: 10, max: 86_400_000, help: 'how often records are emitted (a multiple of --poll-interval; default: every poll)' },
   'flow-map-size': { kind: 'int', default: 65_536, min: 16, max: 1 << 24, help: 'entries of each kernel flow map' },
   'iface-map-size': { kind: 'int', default: 8192, min: 64, max: 1 << 20, help: 'entries of the kernel interface counter map (4 per attached interface)' },
+  'tc-mechanism': { kind: 'enum', values: ['tcx', 'clsact'], default: 'tcx', help: 'how tc hooks attach: tcx links (kernel >= 6.6; clsact filters on older kernels) or clsact filters always' },
   'keep-attached': { kind: 'bool', default: 'false', help: 'on SIGTERM/SIGINT leave the programs attached, pinned and counting for the next start to adopt (upgrades, restarts)' },
   'pin-path': { kind: 'string', default: '/sys/fs/bpf/flowscope', help: 'bpffs directory for pinned state; the agent uses PIN_PATH/NODE', check: (v) => (/^\/[^\s]*$/.test(v) ? undefined : 'an absolute path under a bpffs mount') },
   'store-size': { kind: 'int', default: 262_144, min: 1, max: 1 << 26, help: 'records kept in memory for /api/v1/flows' },
@@ -98,11 +101,15 @@ export interface AgentConfig {
   redisBuffer: number;
   redisBatch: number;
   token?: string;
+  /** a non-loopback listen without a token was asked for */
+  insecureNoAuth: boolean;
+  maxFollowers: number;
   pollIntervalMs: number;
   exportIntervalMs: number;
   flowMapSize: number;
   ifaceMapSize: number;
   keepAttached: boolean;
+  tcMechanism: 'tcx' | 'clsact';
   /** bpffs directory of this node's pinned state (pin-path/node) */
   pinDir: string;
   storeSize: number;
@@ -227,6 +234,9 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
   const exportInterval = (values['export-interval'] as number | undefined) ?? poll;
   if (exportInterval < poll) throw new ConfigError(`export-interval (${exportInterval}ms) must not be shorter than poll-interval (${poll}ms)`);
   if ((values['top-horizon'] as number) < (values['top-bucket'] as number)) throw new ConfigError('top-horizon must be at least top-bucket');
+  if (values.token === undefined && values['insecure-no-auth'] !== 'true' && !isLoopbackListen(values.listen as string)) {
+    throw new ConfigError(`listen ${values.listen as string} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth to serve it open`);
+  }
   return {
     ifaces: [...new Set((values.iface as string[] | undefined) ?? [])],
     ifaceRescanMs: values['iface-rescan'] as number,
@@ -238,11 +248,14 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
     redisBuffer: values['redis-buffer'] as number,
     redisBatch: values['redis-batch'] as number,
     token: values.token as string | undefined,
+    insecureNoAuth: values['insecure-no-auth'] === 'true',
+    maxFollowers: values['max-followers'] as number,
     pollIntervalMs: poll,
     exportIntervalMs: exportInterval,
     flowMapSize: values['flow-map-size'] as number,
     ifaceMapSize: values['iface-map-size'] as number,
     keepAttached: values['keep-attached'] === 'true',
+    tcMechanism: values['tc-mechanism'] as 'tcx' | 'clsact',
     pinDir: `${(values['pin-path'] as string).replace(/\/+$/, '')}/${pinName((values.node as string | undefined) ?? hostname())}`,
     storeSize: values['store-size'] as number,
     maxFlows: values['max-flows'] as number,

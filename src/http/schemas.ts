@@ -251,7 +251,7 @@ export const statusSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { iface: { type: 'string' }, ifindex: { type: 'integer' }, hook: { type: 'string' }, tcMechanism: { type: 'string' } },
+        properties: { iface: { type: 'string' }, ifindex: { type: 'integer' }, hook: { type: 'string' }, tcMechanism: { type: 'string' }, adopted: { type: 'boolean' } },
       },
     },
     flowsTracked: { type: 'integer' },
@@ -264,6 +264,19 @@ export const statusSchema = {
     pollIntervalMs: { type: 'number' },
     polls: { type: 'integer' },
     pollErrors: { type: 'integer' },
+    partialDrains: { type: 'integer' },
+    pinned: {
+      type: ['object', 'null'],
+      properties: {
+        dir: { type: 'string' },
+        adopted: { type: 'boolean' },
+        adoptedInterfaces: { type: 'array', items: { type: 'string' } },
+        resumedFrom: nullableString,
+        unconfirmedDrains: { type: 'integer' },
+        problems: { type: 'array', items: { type: 'string' } },
+        keepAttached: { type: 'boolean' },
+      },
+    },
     lastPollAt: nullableString,
     lastPollDurationMs: nullableNumber,
     lastDrainDurationMs: nullableNumber,

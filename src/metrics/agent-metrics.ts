@@ -27,6 +27,10 @@ export interface MetricsSource {
   failures(): Record<FailureName, number> | undefined;
   ready(): boolean;
   streamClients(): number;
+  /** drains that returned part of the counters (the rest came later) */
+  partialDrains(): number;
+  /** drains a killed predecessor read and never saw exported (pinned state), 0 otherwise */
+  unconfirmedDrains(): number;
 }
 
 export class AgentMetrics implements CollectorListener {
@@ -218,6 +222,23 @@ export class AgentMetrics implements CollectorListener {
       collect() {
         this.reset();
         this.inc(src.store().lost);
+      },
+    });
+    new client.Counter({
+      name: 'flowscope_drain_partial_total',
+      help: 'Drains that returned only part of the kernel counters because a step failed; the rest stayed in the kernel for a later drain.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.partialDrains());
+      },
+    });
+    new client.Gauge({
+      name: 'flowscope_restart_unconfirmed_drains',
+      help: 'Drains the previous agent read out of the kernel but never saw every sink accept before it died: their records may be missing downstream.',
+      registers,
+      collect() {
+        this.set(src.unconfirmedDrains());
       },
     });
     new client.Gauge({

@@ -4,7 +4,7 @@
  * wired together. It also answers the API's queries (queries.ts) from that
  * state.
  */
-import type { FlowSource, HookMode } from '../datapath/types.js';
+import type { CloseOptions, FlowSource, HookMode } from '../datapath/types.js';
 import { AgentMetrics } from '../metrics/agent-metrics.js';
 import { Followers } from './followers.js';
 import { AddressTable } from './address-table.js';
@@ -33,6 +33,8 @@ export interface AgentOptions {
   /** extra sinks (the store is always one) */
   sinks?: RecordSink[];
   clock?: () => number;
+  /** reported in status: whether the agent's stop leaves the programs attached (run --keep-attached) */
+  keepAttached?: boolean;
   /** monotonic clock (ms) for the top-talkers buckets; default a real one, or `clock` when only that is given */
   monoClock?: () => number;
 }
@@ -77,6 +79,8 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       failures: () => this.collector.lastFailures,
       ready: () => this.readiness().ready,
       streamClients: () => this.followers.count,
+      partialDrains: () => this.collector.partialDrains,
+      unconfirmedDrains: () => this.source.stats().pinned?.unconfirmedDrains ?? 0,
     });
     this.collector = new Collector(
       source,
@@ -91,6 +95,12 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       this.metrics,
       this.clock,
     );
+    this.accountAdopted();
+  }
+
+  /** Interfaces the source took over from a previous agent count from the start. */
+  private accountAdopted(): void {
+    for (const a of this.source.attachments()) if (a.adopted) this.interfaceAccounting.attach(a);
   }
 
   attach(iface: string, hook: HookMode) {
@@ -112,11 +122,16 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     this.collector.start();
   }
 
-  /** Stops polling (after a last export), closes the sinks and the source. */
-  async close(): Promise<void> {
+  /**
+   * Stops polling (after a last export), closes the sinks (they deliver what
+   * they hold) and the source: detached, or with keepAttached left attached
+   * and counting for the next agent.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
     await this.collector.stop();
     for (const sink of this.sinks) await sink.close().catch(() => undefined);
-    await this.source.close();
+    this.collector.confirmExported();
+    await this.source.close(options);
   }
 
   /** The services the HTTP app serves. */
@@ -183,6 +198,18 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       pollIntervalMs: this.collector.config.pollIntervalMs,
       polls: this.collector.polls,
       pollErrors: this.collector.pollErrors,
+      partialDrains: this.collector.partialDrains,
+      pinned: stats.pinned
+        ? {
+            dir: stats.pinned.dir,
+            adopted: stats.pinned.adopted,
+            adoptedInterfaces: stats.pinned.adoptedInterfaces,
+            resumedFrom: stats.pinned.resumedFromMs ? new Date(stats.pinned.resumedFromMs).toISOString() : null,
+            unconfirmedDrains: stats.pinned.unconfirmedDrains,
+            problems: stats.pinned.problems,
+            keepAttached: this.options.keepAttached ?? false,
+          }
+        : null,
       lastPollAt: last ? new Date(last.atMs).toISOString() : null,
       lastPollDurationMs: last ? last.durationMs : null,
       lastDrainDurationMs: last ? last.drainMs : null,

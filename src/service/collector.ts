@@ -74,6 +74,10 @@ export class Collector {
   private readonly batch: RecordBatch;
   polls = 0;
   pollErrors = 0;
+  /** drains that returned only part of the counters (the rest came with a later drain) */
+  partialDrains = 0;
+  /** the source's sequence number of the last drain whose records were exported */
+  lastExportedSeq: number | undefined;
   recordsExported = 0;
   lastReport: PollReport | undefined;
   lastError: string | undefined;
@@ -93,7 +97,8 @@ export class Collector {
     private readonly clock: () => number = Date.now,
   ) {
     this.batch = new RecordBatch(config.chunkSize, addresses, ifaceName, node);
-    this.lastExportMs = clock();
+    // After a takeover the first records start where the previous agent's last drain ended.
+    this.lastExportMs = source.stats().pinned?.resumedFromMs ?? clock();
     if (top) top.onBucketClosed = () => table.releaseRetired();
   }
 
@@ -143,6 +148,10 @@ export class Collector {
       this.listener.pollFailed?.(err as Error);
       throw err;
     }
+    if (drained.partialError) {
+      this.partialDrains++;
+      this.lastError = drained.partialError;
+    }
     const flows = drained.flows;
     const chunk = this.config.chunkSize;
     const slicer = new Slicer(this.config.sliceMs);
@@ -152,8 +161,9 @@ export class Collector {
     }
     this.interfaces.apply(drained.interfaces, drained.closedAtMs);
     let records = 0;
-    if (forceExport || ++this.pollsSinceExport >= this.config.exportEveryPolls) {
-      records = await this.exportPending(drained.closedAtMs, slicer);
+    // Over max-flows: export now, so that the sweep below can evict (only exported flows are evicted).
+    if (forceExport || ++this.pollsSinceExport >= this.config.exportEveryPolls || this.table.overLimit) {
+      records = await this.exportPending(drained.closedAtMs, slicer, drained.seq);
       this.pollsSinceExport = 0;
     }
     if (this.top) await this.top.advance(drained.closedAtMs);
@@ -165,7 +175,7 @@ export class Collector {
       if (slicer.due) await slicer.next();
     }
     this.polls++;
-    this.lastError = undefined;
+    if (!drained.partialError) this.lastError = undefined;
     this.lastFailures = drained.failures;
     const report: PollReport = {
       atMs: drained.closedAtMs,
@@ -183,7 +193,7 @@ export class Collector {
   }
 
   /** Writes every flow with unexported counts as a record, in chunks. */
-  private async exportPending(endMs: number, slicer: Slicer): Promise<number> {
+  private async exportPending(endMs: number, slicer: Slicer, seq: number | undefined): Promise<number> {
     const batch = this.batch;
     batch.startMs = this.lastExportMs;
     batch.endMs = endMs;
@@ -196,18 +206,35 @@ export class Collector {
           this.listener.sinkFailed?.(sink.name, err as Error);
         }
       }
-      if (this.top) await this.top.add(batch);
+      if (this.top) {
+        await this.top.add(batch);
+        // The batch is in the open bucket: its slots are free as soon as that bucket closes and they end.
+        this.table.settleExported(batch);
+      }
       total += batch.count;
       if (slicer.due) await slicer.next();
     }
     this.table.finishExport();
     this.lastExportMs = endMs;
     this.recordsExported += total;
-    for (const sink of this.sinks) {
-      // Not awaited: a slow backend must not hold up the drains (sinks buffer and coalesce).
-      sink.flush().catch((err: Error) => this.listener.sinkFailed?.(sink.name, err));
+    // Not awaited: a slow backend must not hold up the drains (sinks buffer and coalesce).
+    const flushed = this.sinks.map((sink) => sink.flush().catch((err: Error) => this.listener.sinkFailed?.(sink.name, err)));
+    if (seq !== undefined) {
+      this.lastExportedSeq = seq;
+      void Promise.all(flushed).then(() => this.confirmExported(seq));
     }
     return total;
+  }
+
+  /**
+   * Tells the source that every sink holds nothing of drains up to seq any
+   * more, so an agent that adopts its counters after a crash can tell whether
+   * records of this one's last drains may be missing downstream.
+   */
+  confirmExported(seq = this.lastExportedSeq): boolean {
+    if (seq === undefined || !this.sinks.every((s) => !s.status().pending)) return false;
+    this.source.markExported?.(seq);
+    return true;
   }
 
   /**

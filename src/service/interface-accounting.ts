@@ -94,6 +94,12 @@ export class InterfaceAccounting {
 
   /** Starts accounting for an attached interface (totals from zero). */
   attach(a: Attachment): void {
+    const known = this.byIndex.get(a.ifindex);
+    // Attached again (an adopted interface the configuration names): its totals go on.
+    if (known && known.iface === a.iface) {
+      known.hook = a.mode;
+      return;
+    }
     this.byIndex.set(a.ifindex, { iface: a.iface, ifindex: a.ifindex, hook: a.mode, rx: new DirectionTotals(), tx: new DirectionTotals() });
   }
 

@@ -61,6 +61,10 @@ export interface AgentStatus {
   pollIntervalMs: number;
   polls: number;
   pollErrors: number;
+  /** drains that returned part of the counters because a step failed; the rest came with a later drain */
+  partialDrains: number;
+  /** pinned state (kernel source): where, and what this agent took over at start */
+  pinned: PinnedStatus | null;
   lastPollAt: string | null;
   lastPollDurationMs: number | null;
   lastDrainDurationMs: number | null;
@@ -71,6 +75,19 @@ export interface AgentStatus {
   flowsExpired: Record<string, number>;
   datapathFailures: Record<string, number>;
   top: { bucketMs: number; horizonMs: number; buckets: number };
+}
+
+export interface PinnedStatus {
+  dir: string;
+  adopted: boolean;
+  adoptedInterfaces: string[];
+  /** ISO time where this agent's first interval started (the previous agent's last drain) */
+  resumedFrom: string | null;
+  /** drains the previous agent read but never saw exported (killed in between): their records may be missing downstream */
+  unconfirmedDrains: number;
+  problems: string[];
+  /** whether a stop leaves the programs attached for the next agent */
+  keepAttached: boolean;
 }
 
 export interface Readiness {

@@ -13,6 +13,12 @@ export interface SourceOptions {
   syntheticFlows?: number;
   /** synthetic source only: interface the generated flows are on */
   syntheticIface?: string;
+  /** kernel source only: entries of the interface counter map */
+  ifaceMapSize?: number;
+  /** kernel source only: bpffs directory of this node's pinned state (adopted at start) */
+  pinDir?: string;
+  /** kernel source only: how tc hooks attach */
+  tcMechanism?: 'tcx' | 'clsact';
 }
 
 export async function openSource(options: SourceOptions): Promise<FlowSource> {
@@ -22,5 +28,5 @@ export async function openSource(options: SourceOptions): Promise<FlowSource> {
     return source;
   }
   const { openKernelFlowSource } = await import('../datapath/flow-source.js');
-  return openKernelFlowSource({ flowMapEntries: options.flowMapSize });
+  return openKernelFlowSource({ flowMapEntries: options.flowMapSize, ifaceMapEntries: options.ifaceMapSize, pinDir: options.pinDir, tcMechanism: options.tcMechanism });
 }
