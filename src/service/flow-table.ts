@@ -15,11 +15,36 @@
  *   them with the record, no key string, no Map.
  * Addresses are ids in a shared AddressTable, interned only for new flows.
  *
+ * Hostile keys: the hash is HalfSipHash-1-3 with a random per-table key
+ * (flow-hash.ts), so traffic cannot choose where its flows land. Probes are
+ * bounded: a lookup ends at the first empty entry, and there always is one
+ * (load <= 1/2). An insert that lands more than maxProbe entries from its home
+ * (bad luck, or a key that leaked) is still made, so nothing is lost, and then
+ * the index is rebuilt under a fresh random key (`rekeys`); a rebuild costs
+ * O(flows) and happens at most once per flows/2 inserts.
+ *
+ * Eviction beyond maxFlows costs O(evicted), never a scan or a sort: every
+ * live flow is on one of two intrusive lists (prev/next slot in its record),
+ * as in 2Q / SLRU. New flows join the tail of the probation list; a flow seen
+ * again in a later poll gets a reference bit. Eviction takes from the head of
+ * probation (the oldest flows seen in one poll only: what a flood or a scan
+ * makes), moving referenced ones to the main list, and only then from the head
+ * of the main list with a second chance for referenced flows (CLOCK), with a
+ * bounded number of second chances per evicted flow. Only flows whose counts
+ * are exported are evicted (the collector exports early when the table is
+ * over its limit), and every eviction is counted (expired.evicted).
+ *
  * Slot lifecycle: a flow that expires leaves the index at once (its next
  * packet starts a new flow) but its slot is only "retired": the slot keeps
  * its identity until releaseRetired(), so consumers that index by slot (the
  * open top-talkers bucket) can still read it. The collector releases retired
- * slots when that consumer no longer needs them.
+ * slots when that consumer no longer needs them (a top-talkers bucket
+ * closed). A flow whose last export no consumer reads any more (its bucket
+ * closed) frees its slot at once when it ends: old flows, which are what
+ * eviction and expiry take, do not hold memory until the next close. An
+ * export counts as read until the second release after it, or, when the
+ * consumer confirms that it has taken the export (settleExported(): the
+ * top-talkers bucket it went into is the open one), until the next release.
  */
 import { KEY_WORDS, type FlowBatch } from '../datapath/types.js';
 import type { AddressTable } from './address-table.js';
@@ -35,6 +60,7 @@ import {
   idleReason,
   stateFromFlags,
 } from './expiry.js';
+import { hashFlowKey, randomHashSeed, type HashSeed } from './flow-hash.js';
 import { TCP_ACK, TCP_SYN } from './protocols.js';
 import { packMeta, packPorts, metaProto } from './tuple.js';
 import { growUint32 } from './typed-arrays.js';
@@ -62,6 +88,9 @@ export interface FlowTupleReader {
  *   W 24    destination address id
  *   W 25    ifindex
  *   W 26    hash of the key words (to find the index entry when the flow retires)
+ *   W 27    previous slot + 1 on the flow's eviction list (0: none)
+ *   W 28    next slot + 1 on the flow's eviction list (0: none)
+ *   W 29    releases (releaseRetired() calls) after which no consumer reads the flow's last export
  */
 const REC_BYTES = 128;
 const RW = REC_BYTES / 4; // words per record
@@ -77,13 +106,27 @@ const W_SRC = 23;
 const W_DST = 24;
 const W_IFINDEX = 25;
 const W_HASH = 26;
+const W_PREV = 27;
+const W_NEXT = 28;
+const W_GEN = 29;
 
 const LIVE = 1;
 const RETIRED = 2;
 const PENDING = 4;
+/** seen in a poll after the one that inserted it, since eviction last looked at it */
+const REF = 8;
+/** on the main eviction list (else on probation) */
+const MAIN = 16;
 const FLAG_MASK = 0xff;
 const TCP_STATE_SHIFT = 8;
 const PENDING_FLAGS_SHIFT = 16;
+/** TCP end state bits that send a known flow down the slow path (a SYN after them starts a new flow) */
+const END_BITS = (STATE_FIN | STATE_RST) << TCP_STATE_SHIFT;
+/** stateFromFlags() for every 9-bit TCP flag set, shifted into place */
+const STATE_OF_FLAGS = Uint32Array.from({ length: 512 }, (_, f) => stateFromFlags(f) << TCP_STATE_SHIFT);
+
+/** Longest distance of an index entry from its home before the index is rebuilt under a new key. */
+export const DEFAULT_MAX_PROBE = 128;
 
 const MIN_SLOTS = 1024;
 /** flows looked up together in accumulate() */
@@ -92,28 +135,11 @@ const MIN_INDEX = 2048;
 
 export type ExpiryCounts = Record<ExpiryReason, number>;
 
-/** Hash of the KEY_WORDS words of `w` at `b` (murmur3-style mixing, 32 bits, unsigned). */
-function hashKey(w: Uint32Array, b: number): number {
-  let h = 0x9e3779b9;
-  h = Math.imul(h ^ w[b], 0x85ebca6b);
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 1];
-  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) ^ w[b + 2];
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 3];
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ w[b + 4];
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 5];
-  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) ^ w[b + 6];
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 7];
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ w[b + 8];
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 9];
-  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) ^ w[b + 10];
-  h = Math.imul((h << 13) | (h >>> 19), 5) ^ w[b + 11];
-  // fmix32
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+export interface FlowTableOptions {
+  /** the hash key; random by default (tests fix it) */
+  seed?: HashSeed;
+  /** longest probe distance before the index is rebuilt under a new key */
+  maxProbe?: number;
 }
 
 export class FlowTable implements FlowTupleReaderWithIds {
@@ -138,7 +164,30 @@ export class FlowTable implements FlowTupleReaderWithIds {
   private readonly blockHashes = new Uint32Array(BLOCK);
   private readonly blockHeads = new Uint32Array(BLOCK);
   private sink = 0;
-  readonly expired: ExpiryCounts = { idle: 0, fin: 0, rst: 0, active: 0, evicted: 0 };
+  readonly expired: ExpiryCounts = { idle: 0, syn: 0, fin: 0, rst: 0, active: 0, evicted: 0 };
+
+  /** the hash key */
+  private k0: number;
+  private k1: number;
+  private readonly maxProbe: number;
+  private insertsSinceRekey = 0;
+  private rekeyWanted = false;
+  /** lookups made by accumulate() and the index entries they examined (at least one each) */
+  lookups = 0;
+  probes = 0;
+  /** longest distance of an inserted entry from its home, since the last rebuild */
+  longestProbe = 0;
+  /** index rebuilds under a fresh key after a probe longer than maxProbe */
+  rekeys = 0;
+  /** releaseRetired() calls so far: flows exported before the latest one are in no open bucket */
+  private releases = 0;
+  /** flows whose slot was free at once when they ended (see retire()) */
+  releasedEarly = 0;
+  /** eviction lists, as slot + 1 (0: empty): probation (seen in one poll only) and main */
+  private probHead = 0;
+  private probTail = 0;
+  private mainHead = 0;
+  private mainTail = 0;
 
   /** the shortest idle timeout: a known flow seen again sooner is certainly the same flow */
   private readonly minIdleMs: number;
@@ -146,8 +195,32 @@ export class FlowTable implements FlowTupleReaderWithIds {
   constructor(
     private readonly addresses: AddressTable,
     private readonly expiry: ExpiryConfig = DEFAULT_EXPIRY,
+    options: FlowTableOptions = {},
   ) {
-    this.minIdleMs = Math.min(expiry.tcpIdleMs, expiry.tcpFinMs, expiry.tcpRstMs, expiry.udpIdleMs, expiry.icmpIdleMs, expiry.otherIdleMs);
+    this.minIdleMs = Math.min(
+      expiry.tcpIdleMs,
+      expiry.tcpSynMs ?? DEFAULT_EXPIRY.tcpSynMs,
+      expiry.tcpFinMs,
+      expiry.tcpRstMs,
+      expiry.udpIdleMs,
+      expiry.icmpIdleMs,
+      expiry.otherIdleMs,
+    );
+    if (expiry.tcpSynMs === undefined) this.expiry = { ...expiry, tcpSynMs: DEFAULT_EXPIRY.tcpSynMs };
+    const seed = options.seed ?? randomHashSeed();
+    this.k0 = seed.k0 | 0;
+    this.k1 = seed.k1 | 0;
+    this.maxProbe = options.maxProbe ?? DEFAULT_MAX_PROBE;
+  }
+
+  /** Most flows tracked; beyond, evict() makes room. */
+  get maxFlows(): number {
+    return this.expiry.maxFlows;
+  }
+
+  /** More flows tracked than maxFlows (until the next sweep evicts): export before sweeping. */
+  get overLimit(): boolean {
+    return this.live > this.expiry.maxFlows;
   }
 
   /** Flows being tracked. */
@@ -175,6 +248,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
     const activeMs = this.expiry.activeMs;
     const hashes = this.blockHashes;
     const heads = this.blockHeads;
+    const maxProbe = this.maxProbe;
     for (let start = from; start < to; start += BLOCK) {
       const end = Math.min(to, start + BLOCK);
       // Pass 1: hash the keys, then read each one's first index entry, then
@@ -186,7 +260,9 @@ export class FlowTable implements FlowTupleReaderWithIds {
       let mask = this.indexMask;
       let index = this.index;
       const n = end - start;
-      for (let j = 0; j < n; j++) hashes[j] = hashKey(kw, (start + j) * KEY_WORDS);
+      const k0 = this.k0;
+      const k1 = this.k1;
+      for (let j = 0; j < n; j++) hashes[j] = hashFlowKey(kw, (start + j) * KEY_WORDS, k0, k1);
       for (let j = 0; j < n; j++) heads[j] = index[((hashes[j] & mask) << 1) + 1];
       let u32 = this.u32;
       let f64 = this.f64;
@@ -199,11 +275,13 @@ export class FlowTable implements FlowTupleReaderWithIds {
       // Pass 2: finish the lookups and apply the deltas.
       if (this.pendingCount + n > this.pendingList.length) this.pendingList = growUint32(this.pendingList, this.pendingCount + n);
       const pendingList = this.pendingList;
+      let probes = 0;
       for (let i = start; i < end; i++) {
         const b = i * KEY_WORDS;
         const h = hashes[i - start];
         let pos = h & mask;
         let slot = -1;
+        let steps = 1;
         // Re-read (a cache hit now): an insert earlier in the block may have taken the entry.
         let s1 = index[(pos << 1) + 1];
         while (s1 !== 0) {
@@ -220,9 +298,14 @@ export class FlowTable implements FlowTupleReaderWithIds {
           }
           pos = (pos + 1) & mask;
           s1 = index[(pos << 1) + 1];
+          steps++;
         }
+        probes += steps;
         const tcpFlags = flows.tcpFlags(i);
+        let ref = REF;
         if (slot < 0) {
+          ref = 0;
+          if (steps > this.longestProbe) this.noteProbe(steps - 1, maxProbe);
           slot = this.insert(flows, i, kw, b, h, pos);
           // Inserts may grow the index and the records.
           index = this.index;
@@ -236,7 +319,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
           if (
             firstMs - f64[f + F_LAST] > minIdleMs ||
             firstMs - f64[f + F_FIRST] > activeMs ||
-            (u32[slot * RW + W_STATE] & (0xff << TCP_STATE_SHIFT)) !== 0
+            (u32[slot * RW + W_STATE] & END_BITS) !== 0
           ) {
             this.continueFlow(slot, firstMs, tcpFlags);
           }
@@ -248,9 +331,44 @@ export class FlowTable implements FlowTupleReaderWithIds {
         f64[f + F_PACKETS] += flows.packets(i);
         f64[f + F_BYTES] += flows.bytes(i);
         const state = u32[r + W_STATE];
-        u32[r + W_STATE] = state | PENDING | (stateFromFlags(tcpFlags) << TCP_STATE_SHIFT) | (tcpFlags << PENDING_FLAGS_SHIFT);
+        u32[r + W_STATE] = state | PENDING | ref | STATE_OF_FLAGS[tcpFlags & 511] | (tcpFlags << PENDING_FLAGS_SHIFT);
         if ((state & PENDING) === 0) pendingList[this.pendingCount++] = slot;
       }
+      this.lookups += n;
+      this.probes += probes;
+      if (this.rekeyWanted) this.rekey();
+    }
+  }
+
+  /** An insert `distance` entries from its home: past maxProbe, ask for a rebuild under a new key (amortized). */
+  private noteProbe(distance: number, maxProbe: number): void {
+    if (distance > this.longestProbe) this.longestProbe = distance;
+    if (distance > maxProbe && this.insertsSinceRekey * 2 >= this.live) this.rekeyWanted = true;
+  }
+
+  /**
+   * Rebuilds the index under a fresh random key. If the longest probe is still
+   * over maxProbe (only a tiny maxProbe makes that likely), tries again with a
+   * twice larger index while it is at most 1/8 full, three times at most; the
+   * index is correct either way (lookups end at an empty entry).
+   */
+  private rekey(): void {
+    this.rekeyWanted = false;
+    this.insertsSinceRekey = 0;
+    let size = this.indexMask + 1;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const seed = randomHashSeed();
+      this.k0 = seed.k0 | 0;
+      this.k1 = seed.k1 | 0;
+      this.rekeys++;
+      const u32 = this.u32;
+      for (let slot = 0; slot < this.highWater; slot++) {
+        const r = slot * RW;
+        if ((u32[r + W_STATE] & LIVE) !== 0) u32[r + W_HASH] = hashFlowKey(u32, r, this.k0, this.k1);
+      }
+      this.rehash(size);
+      if (this.longestProbe <= this.maxProbe) return;
+      if (this.live * 8 > size) size *= 2;
     }
   }
 
@@ -266,11 +384,11 @@ export class FlowTable implements FlowTupleReaderWithIds {
     const state = (word >>> TCP_STATE_SHIFT) & 0xff;
     let reason: ExpiryReason | undefined;
     if (firstMs - this.f64[f + F_LAST] > idleTimeoutMs(this.expiry, metaProto(this.u32[r + W_META]), state)) {
-      reason = idleReason(state);
+      reason = idleReason(this.expiry, metaProto(this.u32[r + W_META]), state);
     } else if (firstMs - this.f64[f + F_FIRST] > this.expiry.activeMs) {
       reason = 'active';
     } else if ((state & (STATE_FIN | STATE_RST)) !== 0 && (tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      reason = idleReason(state);
+      reason = idleReason(this.expiry, metaProto(this.u32[r + W_META]), state);
     }
     if (reason !== undefined) {
       this.expired[reason]++;
@@ -298,9 +416,17 @@ export class FlowTable implements FlowTupleReaderWithIds {
     u32[r + W_DST] = this.addresses.intern(flows.dst(i));
     u32[r + W_IFINDEX] = flows.ifindex(i);
     u32[r + W_HASH] = h;
+    u32[r + W_GEN] = this.releases + 2;
+    // Joins the tail of the probation list.
+    u32[r + W_PREV] = this.probTail;
+    u32[r + W_NEXT] = 0;
+    if (this.probTail !== 0) u32[(this.probTail - 1) * RW + W_NEXT] = slot + 1;
+    else this.probHead = slot + 1;
+    this.probTail = slot + 1;
     this.index[pos << 1] = h;
     this.index[(pos << 1) + 1] = slot + 1;
     this.live++;
+    this.insertsSinceRekey++;
     if (this.live * 2 > this.indexMask + 1) this.rehash((this.indexMask + 1) * 2);
     return slot;
   }
@@ -320,22 +446,29 @@ export class FlowTable implements FlowTupleReaderWithIds {
     return slot;
   }
 
-  /** Rebuilds the index with `size` entries (a power of two) from the live records. */
+  /** Rebuilds the index with `size` entries (a power of two) from the live records; notes the longest probe. */
   private rehash(size: number): void {
     const index = new Uint32Array(size * 2);
     const mask = size - 1;
     const u32 = this.u32;
+    let longest = 0;
     for (let slot = 0; slot < this.highWater; slot++) {
       const r = slot * RW;
       if ((u32[r + W_STATE] & LIVE) === 0) continue;
       const h = u32[r + W_HASH];
       let pos = h & mask;
-      while (index[(pos << 1) + 1] !== 0) pos = (pos + 1) & mask;
+      let distance = 0;
+      while (index[(pos << 1) + 1] !== 0) {
+        pos = (pos + 1) & mask;
+        distance++;
+      }
+      if (distance > longest) longest = distance;
       index[pos << 1] = h;
       index[(pos << 1) + 1] = slot + 1;
     }
     this.index = index;
     this.indexMask = mask;
+    this.longestProbe = longest;
   }
 
   /** Removes a slot's index entry (backward-shift deletion: no tombstones). */
@@ -387,6 +520,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
       out.tcpFlags[n] = state >>> PENDING_FLAGS_SHIFT;
       out.firstSeen[n] = f64[f + F_FIRST];
       out.lastSeen[n] = f64[f + F_LAST];
+      u32[r + W_GEN] = this.releases + 2;
       f64[f + F_PACKETS] = 0;
       f64[f + F_BYTES] = 0;
       u32[r + W_STATE] = state & ((0xff << TCP_STATE_SHIFT) | (FLAG_MASK & ~PENDING));
@@ -395,6 +529,18 @@ export class FlowTable implements FlowTupleReaderWithIds {
     this.exportCursor = end;
     out.count = n;
     return n;
+  }
+
+  /**
+   * The consumer that reads exported slots until the next releaseRetired()
+   * (the open top-talkers bucket) has taken `batch`: its flows' slots are
+   * needed only until the next release, not the one after.
+   */
+  settleExported(batch: RecordBatch): void {
+    const u32 = this.u32;
+    const safeAfter = this.releases + 1;
+    const ids = batch.flowId;
+    for (let i = 0; i < batch.count; i++) u32[ids[i] * RW + W_GEN] = safeAfter;
   }
 
   /** Ends an export: the pending list starts over. */
@@ -426,51 +572,138 @@ export class FlowTable implements FlowTupleReaderWithIds {
       const word = u32[r + W_STATE];
       if ((word & (LIVE | PENDING)) !== LIVE) continue;
       const state = (word >>> TCP_STATE_SHIFT) & 0xff;
-      if (nowMs - f64[f + F_LAST] > idleTimeoutMs(this.expiry, metaProto(u32[r + W_META]), state)) {
-        this.retire(slot, idleReason(state));
+      const proto = metaProto(u32[r + W_META]);
+      if (nowMs - f64[f + F_LAST] > idleTimeoutMs(this.expiry, proto, state)) {
+        this.retire(slot, idleReason(this.expiry, proto, state));
         expiredNow++;
       } else if (nowMs - f64[f + F_FIRST] > this.expiry.activeMs) {
         this.retire(slot, 'active');
         expiredNow++;
       }
     }
-    if (this.live > this.expiry.maxFlows) expiredNow += this.evictOldest();
+    if (this.live > this.expiry.maxFlows) expiredNow += this.evict(this.live - this.expiry.maxFlows);
     return expiredNow;
   }
 
-  /** Evicts the least recently seen flows (without pending counts) down to 90% of maxFlows. */
-  private evictOldest(): number {
-    const target = Math.floor(this.expiry.maxFlows * 0.9);
-    const excess = this.live - target;
-    const candidates: number[] = [];
+  /**
+   * Moves the times of every tracked flow by `deltaMs`: the collector calls
+   * it when the wall clock stepped, so that ages (expiry) stay true and
+   * firstSeen/lastSeen read in the new wall time, like the new drains' times.
+   */
+  shiftTimes(deltaMs: number): void {
+    const u32 = this.u32;
+    const f64 = this.f64;
     for (let slot = 0; slot < this.highWater; slot++) {
-      if ((this.u32[slot * RW + W_STATE] & (LIVE | PENDING)) === LIVE) candidates.push(slot);
+      if ((u32[slot * RW + W_STATE] & LIVE) === 0) continue;
+      const f = slot * RF;
+      if (f64[f + F_LAST] !== 0) f64[f + F_LAST] += deltaMs;
+      f64[f + F_FIRST] += deltaMs;
     }
-    candidates.sort((a, b) => this.f64[a * RF + F_LAST] - this.f64[b * RF + F_LAST]);
-    const n = Math.min(excess, candidates.length);
-    for (let i = 0; i < n; i++) this.retire(candidates[i], 'evicted');
-    return n;
+  }
+
+  /**
+   * Evicts up to `n` flows whose counts are exported, in O(n): from the head
+   * of probation (oldest first), then of the main list. A flow at a head that
+   * was seen again (REF) gets a second chance instead (to the main list's
+   * tail), and so does a flow with pending counts (to its list's tail, it
+   * cannot go yet); at most 2n + 64 second chances per call, after which
+   * referenced flows go too. Stops early only at a pending flow once the
+   * second chances are used up (the caller exports first to avoid that).
+   */
+  evict(n: number): number {
+    const u32 = this.u32;
+    let evicted = 0;
+    let chances = 2 * n + 64;
+    while (evicted < n) {
+      const s1 = this.probHead !== 0 ? this.probHead : this.mainHead;
+      if (s1 === 0) break;
+      const slot = s1 - 1;
+      const r = slot * RW;
+      const state = u32[r + W_STATE];
+      if ((state & (REF | PENDING)) !== 0) {
+        if (chances > 0) {
+          chances--;
+          this.unlink(slot);
+          if ((state & PENDING) !== 0 && (state & MAIN) === 0) {
+            this.append(slot, false);
+          } else {
+            u32[r + W_STATE] = (state | MAIN) & ~((state & PENDING) !== 0 ? 0 : REF);
+            this.append(slot, true);
+          }
+          continue;
+        }
+        if ((state & PENDING) !== 0) break;
+      }
+      this.retire(slot, 'evicted');
+      evicted++;
+    }
+    return evicted;
+  }
+
+  /** Appends a live slot to the tail of the main list or of probation. */
+  private append(slot: number, main: boolean): void {
+    const u32 = this.u32;
+    const r = slot * RW;
+    const tail = main ? this.mainTail : this.probTail;
+    u32[r + W_PREV] = tail;
+    u32[r + W_NEXT] = 0;
+    if (tail !== 0) u32[(tail - 1) * RW + W_NEXT] = slot + 1;
+    else if (main) this.mainHead = slot + 1;
+    else this.probHead = slot + 1;
+    if (main) this.mainTail = slot + 1;
+    else this.probTail = slot + 1;
+  }
+
+  /** Takes a live slot off its eviction list. */
+  private unlink(slot: number): void {
+    const u32 = this.u32;
+    const r = slot * RW;
+    const main = (u32[r + W_STATE] & MAIN) !== 0;
+    const prev = u32[r + W_PREV];
+    const next = u32[r + W_NEXT];
+    if (prev !== 0) u32[(prev - 1) * RW + W_NEXT] = next;
+    else if (main) this.mainHead = next;
+    else this.probHead = next;
+    if (next !== 0) u32[(next - 1) * RW + W_PREV] = prev;
+    else if (main) this.mainTail = prev;
+    else this.probTail = prev;
+    u32[r + W_PREV] = 0;
+    u32[r + W_NEXT] = 0;
   }
 
   private retire(slot: number, reason: ExpiryReason): void {
     this.unindex(slot);
-    this.u32[slot * RW + W_STATE] = RETIRED;
+    this.unlink(slot);
     this.live--;
-    this.retired.push(slot);
     this.expired[reason]++;
+    if (this.releases >= this.u32[slot * RW + W_GEN]) {
+      // No consumer reads its last export any more.
+      this.release(slot);
+      this.releasedEarly++;
+    } else {
+      this.u32[slot * RW + W_STATE] = RETIRED;
+      this.retired.push(slot);
+    }
   }
 
-  /** Makes retired slots reusable and drops their address references. */
+  private release(slot: number): void {
+    const r = slot * RW;
+    this.addresses.release(this.u32[r + W_SRC]);
+    this.addresses.release(this.u32[r + W_DST]);
+    this.u32[r + W_STATE] = 0;
+    if (this.freeCount === this.freeSlots.length) this.freeSlots = growUint32(this.freeSlots, this.freeCount + 1);
+    this.freeSlots[this.freeCount++] = slot;
+  }
+
+  /**
+   * Makes retired slots reusable and drops their address references. Call it
+   * when no consumer reads slots exported so far (after a top-talkers bucket
+   * closed, with no export between the close and this call).
+   */
   releaseRetired(): void {
-    for (const slot of this.retired) {
-      const r = slot * RW;
-      this.addresses.release(this.u32[r + W_SRC]);
-      this.addresses.release(this.u32[r + W_DST]);
-      this.u32[r + W_STATE] = 0;
-      if (this.freeCount === this.freeSlots.length) this.freeSlots = growUint32(this.freeSlots, this.freeCount + 1);
-      this.freeSlots[this.freeCount++] = slot;
-    }
+    for (const slot of this.retired) this.release(slot);
     this.retired = [];
+    this.releases++;
   }
 
   /** Slots retired and not yet released. */

@@ -31,7 +31,9 @@ export const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 
 export const TCP_FIN = 1;
 export const TCP_SYN = 2;
 export const TCP_RST = 4;
+export const TCP_PSH = 8;
 export const TCP_ACK = 16;
+export const TCP_URG = 32;
 
 const flagListCache = new Map<number, readonly string[]>();
 

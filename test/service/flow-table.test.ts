@@ -6,7 +6,7 @@ import { RecordBatch } from '../../src/service/record-batch.js';
 import { ColumnarFlowBatch, type SyntheticFlow } from '../../src/service/synthetic-source.js';
 
 const T = 1_700_000_000_000;
-const FIN = 1, SYN = 2, RST = 4, ACK = 16;
+const FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16;
 
 function batchOf(flows: SyntheticFlow[], now: number): ColumnarFlowBatch {
   const b = new ColumnarFlowBatch();
@@ -97,7 +97,7 @@ describe('FlowTable', () => {
     const { table, feed, exportAll } = setup({ tcpIdleMs: 3_600_000, tcpFinMs: 300_000, tcpRstMs: 120_000 });
     feed([
       flow({ proto: 6, sport: 1, tcpFlags: ACK | FIN }),
-      flow({ proto: 6, sport: 2, tcpFlags: RST }),
+      flow({ proto: 6, sport: 2, tcpFlags: ACK | PSH | RST }),
       flow({ proto: 6, sport: 3, tcpFlags: ACK }),
     ].map((f) => ({ ...f, firstSeenMs: T, lastSeenMs: T })), T);
     exportAll();
@@ -137,13 +137,98 @@ describe('FlowTable', () => {
     expect(table.sweep(T + 5000)).toBe(1);
   });
 
-  it('evicts the least recently seen flows beyond maxFlows', () => {
+  it('evicts the oldest flows beyond maxFlows, down to maxFlows', () => {
     const { table, feed, exportAll } = setup({ maxFlows: 10 });
-    feed(Array.from({ length: 12 }, (_, i) => flow({ sport: i, firstSeenMs: T + i, lastSeenMs: T + i })), T + 20);
+    for (let i = 0; i < 12; i++) feed([flow({ sport: i, firstSeenMs: T + i, lastSeenMs: T + i })], T + i);
     exportAll();
     table.sweep(T + 20, 0);
-    expect(table.size).toBe(9);
-    expect(table.expired.evicted).toBe(3);
+    expect(table.size).toBe(10);
+    expect(table.expired.evicted).toBe(2);
+    // The two oldest went: their next packets start new flows, the others keep their firstSeen.
+    feed(Array.from({ length: 12 }, (_, i) => flow({ sport: i, firstSeenMs: T + 100, lastSeenMs: T + 100 })), T + 100);
+    const first = exportAll().map((r) => r.first).sort((a, b) => a - b);
+    expect(first.filter((t) => t === T + 100)).toHaveLength(2);
+    expect(first.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => T + 2 + i));
+  });
+
+  it('evicts flows seen in one poll only (a flood) before flows seen again, whatever their age', () => {
+    const { table, feed, exportAll } = setup({ maxFlows: 50 });
+    const regular = Array.from({ length: 5 }, (_, i) => flow({ proto: 6, sport: 40_000 + i, dport: 443, tcpFlags: ACK }));
+    feed(regular.map((f) => ({ ...f, firstSeenMs: T, lastSeenMs: T })), T);
+    exportAll();
+    feed(regular.map((f) => ({ ...f, firstSeenMs: T + 1000, lastSeenMs: T + 1000 })), T + 1000);
+    exportAll();
+    for (let poll = 0; poll < 10; poll++) {
+      const at = T + 2000 + poll * 1000;
+      feed(Array.from({ length: 100 }, (_, i) => flow({ proto: 6, src: `10.1.${poll}.${i}`, sport: 1024 + i, dport: 80, tcpFlags: SYN, firstSeenMs: at, lastSeenMs: at })), at);
+      exportAll();
+      table.sweep(at, 0);
+      expect(table.size).toBe(50);
+    }
+    expect(table.expired.evicted).toBe(5 + 1000 - 50);
+    feed(regular.map((f) => ({ ...f, firstSeenMs: T + 20_000, lastSeenMs: T + 20_000 })), T + 20_000);
+    expect(exportAll().map((r) => r.first)).toEqual(regular.map(() => T)); // all five kept
+  });
+
+  it('never evicts a flow with unexported counts; evicts it once exported, counts exact', () => {
+    const { table, feed, exportAll } = setup({ maxFlows: 5 });
+    feed(Array.from({ length: 10 }, (_, i) => flow({ sport: i, packets: i + 1, firstSeenMs: T, lastSeenMs: T })), T);
+    expect(table.overLimit).toBe(true);
+    expect(table.sweep(T, 0)).toBe(0);
+    expect(table.size).toBe(10);
+    const records = exportAll();
+    expect(records.reduce((s, r) => s + r.packets, 0)).toBe(55);
+    expect(table.sweep(T, 0)).toBe(5);
+    expect(table.size).toBe(5);
+    expect(table.overLimit).toBe(false);
+    expect(table.expired.evicted).toBe(5);
+    expect(exportAll()).toEqual([]);
+  });
+
+  it('evicts in time proportional to the evicted flows, not to the table', () => {
+    const timeToEvict = (flows: number) => {
+      const { table, feed, exportAll } = setup({ maxFlows: 1 << 30 });
+      const batch: SyntheticFlow[] = [];
+      for (let i = 0; i < flows; i++) batch.push(flow({ src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, sport: 1000 + (i % 7), firstSeenMs: T, lastSeenMs: T }));
+      feed(batch, T);
+      exportAll();
+      let best = Infinity;
+      for (let round = 0; round < 5; round++) {
+        const t0 = performance.now();
+        expect(table.evict(200)).toBe(200);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    timeToEvict(2000); // warm-up
+    const small = timeToEvict(2000);
+    const large = timeToEvict(100_000);
+    // A scan or a sort of the table would make this 100 times slower.
+    expect(large).toBeLessThan(Math.max(10 * small, 2));
+  });
+
+  it('ends TCP flows that never got past the handshake after tcpSynMs, as reason syn', () => {
+    const { table, feed, exportAll } = setup({ tcpSynMs: 20_000, tcpIdleMs: 3_600_000, tcpRstMs: 120_000 });
+    const at = { firstSeenMs: T, lastSeenMs: T };
+    feed([
+      flow({ proto: 6, sport: 1, tcpFlags: SYN, ...at }), // SYN_SENT
+      flow({ proto: 6, sport: 2, tcpFlags: SYN | ACK, ...at }), // SYN_RECV: the answer, never acknowledged
+      flow({ proto: 6, sport: 3, tcpFlags: RST | ACK, ...at }), // a refused SYN
+      flow({ proto: 6, sport: 4, tcpFlags: FIN | PSH, ...at }), // a scan without ACK
+      flow({ proto: 6, sport: 5, tcpFlags: SYN | ACK | PSH, ...at }), // a whole exchange within one poll
+      flow({ proto: 6, sport: 6, tcpFlags: ACK, ...at }), // an established connection
+    ], T);
+    exportAll();
+    expect(table.sweep(T + 20_000)).toBe(0);
+    expect(table.sweep(T + 20_001)).toBe(4);
+    expect(table.expired.syn).toBe(4);
+    expect(table.size).toBe(2);
+    // A handshake that completes in a later poll makes the flow established.
+    feed([flow({ proto: 6, sport: 7, tcpFlags: SYN, firstSeenMs: T + 30_000, lastSeenMs: T + 30_000 })], T + 30_000);
+    feed([flow({ proto: 6, sport: 7, tcpFlags: ACK, firstSeenMs: T + 31_000, lastSeenMs: T + 31_000 })], T + 31_000);
+    exportAll();
+    expect(table.sweep(T + 60_000)).toBe(0);
+    expect(table.size).toBe(3);
   });
 
   it('releases addresses only when retired slots are released', () => {
@@ -158,5 +243,34 @@ describe('FlowTable', () => {
     feed([flow({ src: '10.9.9.9', firstSeenMs: T + 3000, lastSeenMs: T + 3000 })], T + 3000);
     expect(table.slotLimit).toBe(1); // the slot was reused
     expect(exportAll()[0].src).toBe('10.9.9.9');
+  });
+
+  it('rebuilds the index under a new key when a probe is too long, losing no count and no flow', () => {
+    const addresses = new AddressTable();
+    // maxProbe 0: every collision asks for a rebuild (a real table uses 128).
+    const table = new FlowTable(addresses, { ...DEFAULT_EXPIRY }, { seed: { k0: 1, k1: 2 }, maxProbe: 0 });
+    const out = new RecordBatch(1000, addresses, () => 'eth0', 'n');
+    let exported = 0;
+    let expected = 0;
+    for (let poll = 0; poll < 6; poll++) {
+      const b = new ColumnarFlowBatch();
+      // 3000 flows, half of them seen in the previous poll
+      for (let i = poll * 1500; i < poll * 1500 + 3000; i++) {
+        b.add(2, flow({ src: `10.0.${i >> 8}.${i & 255}`, packets: 1 + (i % 3), firstSeenMs: T + poll * 1000, lastSeenMs: T + poll * 1000 }), T + poll * 1000);
+        expected += 1 + (i % 3);
+      }
+      table.accumulate(b, 0, b.count);
+      while (table.exportPending(out) > 0) for (let i = 0; i < out.count; i++) exported += out.packets[i];
+      table.finishExport();
+      expect(table.size).toBe(poll * 1500 + 3000); // no flow inserted twice
+    }
+    expect(exported).toBe(expected);
+    expect(table.rekeys).toBeGreaterThan(0);
+    expect(table.rekeys).toBeLessThan(100); // amortized: not one rebuild per insert
+    // Known flows are still found: a poll of old flows inserts nothing.
+    const again = new ColumnarFlowBatch();
+    for (let i = 0; i < 3000; i++) again.add(2, flow({ src: `10.0.${i >> 8}.${i & 255}`, firstSeenMs: T + 9000, lastSeenMs: T + 9000 }), T + 9000);
+    table.accumulate(again, 0, again.count);
+    expect(table.size).toBe(10_500);
   });
 });
