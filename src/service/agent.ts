@@ -94,6 +94,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       { ...DEFAULT_COLLECTOR, ...options.collector },
       this.metrics,
       this.clock,
+      mono,
     );
     this.accountAdopted();
   }

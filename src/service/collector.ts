@@ -79,6 +79,9 @@ export class Collector {
   /** the source's sequence number of the last drain whose records were exported */
   lastExportedSeq: number | undefined;
   recordsExported = 0;
+  /** wall-clock steps seen between drains (followWallStep) */
+  wallSteps = 0;
+  private wallOffset: number | undefined;
   lastReport: PollReport | undefined;
   lastError: string | undefined;
   lastFailures: Record<FailureName, number> | undefined;
@@ -95,6 +98,8 @@ export class Collector {
     readonly config: CollectorConfig = DEFAULT_COLLECTOR,
     private readonly listener: CollectorListener = {},
     private readonly clock: () => number = Date.now,
+    /** monotonic clock (ms): a change of wall minus monotonic between drains is a wall-clock step (followWallStep) */
+    private readonly mono?: () => number,
   ) {
     this.batch = new RecordBatch(config.chunkSize, addresses, ifaceName, node);
     // After a takeover the first records start where the previous agent's last drain ended.
@@ -118,7 +123,7 @@ export class Collector {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      const started = Date.now();
+      const started = performance.now(); // monotonic: a wall-clock step must not stall the loop
       this.running = this.pollOnce()
         .then(
           () => undefined,
@@ -127,7 +132,7 @@ export class Collector {
         .finally(() => {
           this.running = undefined;
           // Keep the cadence; if a poll overran, start the next one at once (no catch-up burst).
-          this.schedule(Math.max(0, this.config.pollIntervalMs - (Date.now() - started)));
+          this.schedule(Math.max(0, this.config.pollIntervalMs - (performance.now() - started)));
         });
     }, delayMs);
     this.timer.unref?.();
@@ -148,6 +153,7 @@ export class Collector {
       this.listener.pollFailed?.(err as Error);
       throw err;
     }
+    this.followWallStep(drained);
     if (drained.partialError) {
       this.partialDrains++;
       this.lastError = drained.partialError;
@@ -190,6 +196,26 @@ export class Collector {
     this.lastReport = report;
     this.listener.pollDone?.(report);
     return report;
+  }
+
+  /**
+   * When the wall clock stepped since the previous drain (NTP, `date -s`),
+   * moves the flow table's times and the next record's start by the step:
+   * expiry then measures true ages (a step forward does not expire every
+   * flow, a step back does not keep them all an hour longer), and records
+   * are labelled in the new wall time. The drain's wall time is compared with
+   * the monotonic clock at the drain's start; changes under 1 s are jitter.
+   */
+  private followWallStep(drained: DrainResult): void {
+    if (!this.mono) return;
+    const offset = drained.closedAtMs - (this.mono() - drained.durationNs / 1e6);
+    const step = this.wallOffset === undefined ? 0 : offset - this.wallOffset;
+    if (Math.abs(step) >= 1000) {
+      this.table.shiftTimes(step);
+      this.lastExportMs += step;
+      this.wallSteps++;
+    }
+    if (step === 0 || Math.abs(step) >= 1000) this.wallOffset = offset;
   }
 
   /** Writes every flow with unexported counts as a record, in chunks. */

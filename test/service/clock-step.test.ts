@@ -62,6 +62,38 @@ describe('top talkers across wall-clock steps', () => {
     });
   }
 
+  it('expiry measures true ages: a step back does not keep idle flows, a step forward does not expire busy ones', async () => {
+    const c: Clocks = { wall: T0, mono: 5_000_000 };
+    const t = await makeAgent({ clock: () => c.wall, monoClock: () => c.mono, expiry: { udpIdleMs: 10_000 } });
+    const poll = async (flows: ReturnType<typeof udp>[]): Promise<void> => {
+      c.wall += 1000;
+      c.mono += 1000;
+      t.source.push(flows);
+      await t.agent.collector.pollOnce();
+    };
+    const idle = udp('10.0.0.1', '10.0.0.9', 1000, 53, 1, 100);
+    const busy = udp('10.0.0.2', '10.0.0.9', 2000, 53, 1, 100);
+    await poll([idle, busy]);
+    c.wall -= HOUR;
+    for (let i = 0; i < 12; i++) await poll([busy]);
+    expect(t.agent.collector.wallSteps).toBe(1);
+    // `idle` was last seen 12 s ago (of elapsed time): gone, although the wall clock reads an hour earlier.
+    expect(t.agent.table.expired.idle).toBe(1);
+    expect(t.agent.table.size).toBe(1);
+    c.wall += 2 * HOUR;
+    for (let i = 0; i < 3; i++) await poll([busy]);
+    expect(t.agent.collector.wallSteps).toBe(2);
+    // `busy` is seen every second: not idle, although the wall clock jumped an hour ahead.
+    expect(t.agent.table.expired.idle).toBe(1);
+    const records = t.agent.flows({}, 100).flows.filter((r) => r.src === '10.0.0.2');
+    const last = records[0];
+    // Labelled in the new wall time, and one flow throughout: firstSeen moved with the steps, start <= end.
+    expect(Date.parse(last.end)).toBe(c.wall);
+    expect(Date.parse(last.start)).toBe(c.wall - 1000);
+    expect(Math.abs(Date.parse(last.firstSeen) - (c.wall - 15_000))).toBeLessThanOrEqual(1); // the source stamps first packets 1 ms early
+    for (const r of records) expect(Date.parse(r.start)).toBeLessThanOrEqual(Date.parse(r.end));
+  });
+
   it('without a separate monotonic clock (one injected clock) the windows follow it, as before', async () => {
     const t = await makeAgent();
     for (let i = 0; i < 3; i++) await t.poll([udp('10.0.0.1', '10.0.0.9', 1000, 53, 1, 100)]);
