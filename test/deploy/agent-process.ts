@@ -20,7 +20,8 @@ export function startFlowscope(args: string[], prefix: string[] = [], env: NodeJ
   const child = spawn(argv[0], argv.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    // FLOWSCOPE_PIN_PATH: the tests' own bpffs directory (vitest.config.ts), never the production one.
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', FLOWSCOPE_PIN_PATH: process.env.FLOWSCOPE_PIN_PATH ?? '/sys/fs/bpf/flowscope-test', ...env },
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { eventually } from './eventually.js';
+import { removePins, uniquePinPath } from './pins.js';
 import { freePort } from './ports.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -17,14 +18,23 @@ export interface AgentProcess {
   get<T = unknown>(path: string): Promise<T>;
   /** resolves with the exit code */
   exited: Promise<number | null>;
+  /** the agent's --pin-path (its own unless the test gave one) */
+  pinPath: string;
+  /** SIGKILL if still running, then removes what it left pinned */
   stop(): Promise<void>;
 }
 
-/** Starts `flowscope run ARGS --listen 127.0.0.1:<free port>` and waits until /readyz says ready. */
+/**
+ * Starts `flowscope run ARGS --listen 127.0.0.1:<free port>` and waits until
+ * /readyz says ready. It pins under a directory of its own unless ARGS give
+ * --pin-path (then the caller removes the pins; test/helpers/pins.ts).
+ */
 export async function startAgent(args: string[], opts: { ready?: boolean } = {}): Promise<AgentProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', ...args, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], {
+  const given = args.indexOf('--pin-path');
+  const pinPath = given >= 0 ? args[given + 1] : uniquePinPath();
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', ...args, ...(given >= 0 ? [] : ['--pin-path', pinPath]), '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -41,11 +51,13 @@ export async function startAgent(args: string[], opts: { ready?: boolean } = {})
       return (await res.json()) as T;
     },
     exited,
+    pinPath,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exited;
       }
+      if (given < 0) removePins(pinPath);
     },
   };
   const path = opts.ready === false ? '/healthz' : '/readyz';
