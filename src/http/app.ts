@@ -14,7 +14,19 @@ import { agentInfoRoutes } from './routes/agent-info.js';
 import { flowsRoute } from './routes/flows.js';
 import { streamRoute } from './routes/stream.js';
 import { topRoute } from './routes/top.js';
+import { installHostCheck } from './hosts.js';
+import { StreamRegistry } from './streams.js';
 import dashboard from '../web/plugin.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the live SSE streams (bounded by maxFollowers; all ended when the app closes) */
+    flowscopeStreams: StreamRegistry;
+  }
+}
+
+/** Default bound on concurrent /api/v1/flows/stream clients (--max-followers). */
+export const DEFAULT_MAX_FOLLOWERS = 64;
 
 export interface ApiOptions {
   services: ApiServices;
@@ -25,6 +37,19 @@ export interface ApiOptions {
   heartbeatMs?: number;
   /** clock for relative times (since=5m); default Date.now */
   clock?: () => number;
+  /** most concurrent SSE followers; beyond, 503 (default 64) */
+  maxFollowers?: number;
+  /**
+   * Host header names (without port) the app answers to; others get 421.
+   * Set while listening on loopback (against DNS rebinding); undefined = any.
+   */
+  allowedHosts?: readonly string[];
+  /** bytes queued for one SSE client beyond which records are skipped (default 4 MiB, less above 32 followers: 128 MiB in all) */
+  streamBufferBytes?: number;
+  /** an SSE client that reads nothing this long while its buffer is full is disconnected (default 60 s) */
+  streamStallMs?: number;
+  /** filtered /api/v1/top queries computed at once; beyond, 503 (default 4) */
+  maxFilteredTop?: number;
 }
 
 /**
@@ -58,7 +83,13 @@ async function strictIntegers(request: FastifyRequest): Promise<void> {
 
 async function flowscopeApi(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   installErrorHandlers(app);
+  // Before auth: a request for a foreign name is refused whatever it carries.
+  if (opts.allowedHosts) installHostCheck(app, opts.allowedHosts);
   installBearerAuth(app, opts.token);
+  const streams = new StreamRegistry(opts.maxFollowers ?? DEFAULT_MAX_FOLLOWERS);
+  app.decorate('flowscopeStreams', streams);
+  // End every SSE stream before the server waits for its connections to close.
+  app.addHook('preClose', async () => streams.closeAll());
   // The dashboard at / is static and uses only the API below; it stays open when a token is set.
   await app.register(dashboard);
   app.addHook('preValidation', strictIntegers);
@@ -77,8 +108,14 @@ async function flowscopeApi(app: FastifyInstance, opts: ApiOptions): Promise<voi
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } as object }, async () => app.swagger());
   const clock = opts.clock ?? Date.now;
   flowsRoute(app, opts.services.flows, clock);
-  streamRoute(app, opts.services.flows, opts.heartbeatMs ?? 15_000, clock);
-  topRoute(app, opts.services.top, clock);
+  streamRoute(app, opts.services.flows, {
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    clock,
+    registry: streams,
+    maxBufferedBytes: opts.streamBufferBytes,
+    stallMs: opts.streamStallMs,
+  });
+  topRoute(app, opts.services.top, clock, opts.maxFilteredTop);
   agentInfoRoutes(app, opts.services);
 }
 

@@ -6,19 +6,207 @@
  * connection; a client that does not keep up has records skipped (and is
  * told so in a comment) rather than growing the agent's memory. Everything is
  * released when the client disconnects.
+ *
+ * Limits (docs/api.md): at most `maxFollowers` streams at once (503 beyond);
+ * the replay (up to 10,000 records) is written in chunks, each after the
+ * socket has drained the previous one, and live records that arrive meanwhile
+ * wait in a bounded queue; at most `maxBufferedBytes` (plus one chunk) is ever
+ * queued in the process for one client; a client that has read nothing for
+ * `stallMs` while its buffer is full is disconnected, so dead clients do not
+ * hold follower slots. The registry ends every stream when the server stops.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { parseFlowFilter, type FlowFilterParams } from '../../service/filter.js';
 import type { FlowQueryService } from '../../service/queries.js';
 import type { FlowRecord } from '../../service/record.js';
+import { Slicer } from '../../service/slicer.js';
 import { MAX_LIMIT, errorSchema, streamQuerySchema } from '../schemas.js';
+import type { LiveStream, StreamRegistry } from '../streams.js';
 
 type StreamQuery = FlowFilterParams & { limit?: number };
 
-/** Bytes queued on a slow client's socket beyond which records are skipped. */
-const MAX_BUFFERED = 4 * 1024 * 1024;
+export interface StreamOptions {
+  heartbeatMs: number;
+  clock: () => number;
+  registry: StreamRegistry;
+  /** bytes queued for one client beyond which live records are skipped; default streamBufferDefault(max followers) */
+  maxBufferedBytes?: number;
+  /** a client whose buffer stays above the limit this long is disconnected; default 60 s */
+  stallMs?: number;
+}
 
-export function streamRoute(app: FastifyInstance, flows: FlowQueryService, heartbeatMs: number, clock: () => number): void {
+/** Bytes queued for all SSE clients together, at most (a client's share is at most 4 MiB). */
+export const TOTAL_STREAM_BUFFER = 128 * 1024 * 1024;
+
+/** Bytes queued for one client beyond which records are skipped: 4 MiB, less when many may follow. */
+export function streamBufferDefault(maxFollowers: number): number {
+  return Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(TOTAL_STREAM_BUFFER / Math.max(1, maxFollowers))));
+}
+/** Default time a client may read nothing while its buffer is full. */
+export const DEFAULT_STALL_MS = 60_000;
+/** Bytes of serialized events per write. */
+const CHUNK_BYTES = 64 * 1024;
+/** Live records held back while the replay is written; beyond, they are skipped (and counted). */
+const MAX_QUEUED_RECORDS = 10_000;
+
+const event = (r: FlowRecord): string => `data: ${JSON.stringify(r)}\n\n`;
+
+class SseStream implements LiveStream {
+  private skipped = 0;
+  private replaying = false;
+  private queued: FlowRecord[][] = [];
+  private queuedCount = 0;
+  private stalledSince: number | undefined;
+  private noticePending = false;
+  private closed = false;
+  private readonly cleanups: (() => void)[] = [];
+
+  constructor(
+    private readonly raw: ServerResponse,
+    private readonly maxBuffered: number,
+    private readonly stallMs: number,
+    private readonly onClosed: () => void,
+  ) {
+    raw.on('close', () => this.release());
+    raw.on('error', () => this.release());
+  }
+
+  get buffered(): number {
+    return this.raw.writableLength;
+  }
+
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  /** Runs `fn` when the stream ends (unsubscribe, timers). */
+  onEnd(fn: () => void): void {
+    if (this.closed) fn();
+    else this.cleanups.push(fn);
+  }
+
+  /** Writes the replay (oldest first) under backpressure, then what arrived meanwhile. */
+  async replay(newestFirst: FlowRecord[]): Promise<void> {
+    this.replaying = true;
+    const slicer = new Slicer();
+    try {
+      let i = newestFirst.length - 1;
+      while (i >= 0 && !this.closed) {
+        let chunk = '';
+        while (i >= 0 && chunk.length < CHUNK_BYTES) chunk += event(newestFirst[i--]);
+        // Let go of what is written: a paused client must not pin 10,000 records.
+        newestFirst.length = i + 1;
+        if (!this.raw.write(chunk)) await this.drained();
+        else await slicer.check();
+      }
+    } finally {
+      this.replaying = false;
+    }
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedCount = 0;
+    for (const records of queued) this.push(records);
+  }
+
+  /** New records while following: written at once, or skipped when the client is behind. */
+  push(records: FlowRecord[]): void {
+    if (this.closed) return;
+    if (this.replaying) {
+      if (this.queuedCount + records.length > MAX_QUEUED_RECORDS) this.skipped += records.length;
+      else {
+        this.queued.push(records);
+        this.queuedCount += records.length;
+      }
+      return;
+    }
+    let i = 0;
+    while (i < records.length) {
+      if (this.raw.writableLength > this.maxBuffered) {
+        this.skipped += records.length - i;
+        this.stalledSince ??= performance.now();
+        // Tell the client as soon as it has caught up, not only with the next record.
+        if (!this.noticePending) {
+          this.noticePending = true;
+          this.raw.once('drain', () => {
+            this.noticePending = false;
+            if (!this.closed && this.skipped > 0) this.raw.write(this.skipNotice());
+          });
+        }
+        return;
+      }
+      let chunk = this.skipped > 0 ? this.skipNotice() : '';
+      while (i < records.length && chunk.length < CHUNK_BYTES) chunk += event(records[i++]);
+      this.raw.write(chunk);
+    }
+    this.stalledSince = undefined;
+  }
+
+  private skipNotice(): string {
+    const text = `: skipped ${this.skipped} records, the client did not keep up\n\n`;
+    this.skipped = 0;
+    return text;
+  }
+
+  /** Every heartbeat: a comment when the line is idle; a client stalled too long is dropped. */
+  heartbeat(): void {
+    if (this.closed) return;
+    if (this.raw.writableLength > this.maxBuffered) {
+      this.stalledSince ??= performance.now();
+      if (performance.now() - this.stalledSince >= this.stallMs) this.destroy();
+      return;
+    }
+    this.stalledSince = undefined;
+    if (this.raw.writableLength === 0) this.raw.write(': heartbeat\n\n');
+  }
+
+  /** Ends the stream after what is queued has gone out (the `until` of the query is reached). */
+  end(): void {
+    if (this.closed) return;
+    this.release();
+    if (!this.raw.writableEnded) this.raw.end();
+  }
+
+  /** Ends the stream now (server stop): gracefully when nothing is queued, else at once (a client that does not read would hold it). */
+  close(): void {
+    if (this.closed) return;
+    if (this.raw.writableLength > 0) return this.destroy();
+    this.release();
+    if (!this.raw.writableEnded) this.raw.end();
+  }
+
+  private destroy(): void {
+    this.release();
+    this.raw.destroy();
+  }
+
+  private release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queued = [];
+    this.queuedCount = 0;
+    for (const fn of this.cleanups.splice(0)) fn();
+    this.onClosed();
+  }
+
+  /** Resolves when the socket wants more, or the stream ended. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.raw.off('drain', done);
+        this.raw.off('close', done);
+        resolve();
+      };
+      this.raw.on('drain', done);
+      this.raw.on('close', done);
+    });
+  }
+}
+
+export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts: StreamOptions): void {
+  const { registry, clock, heartbeatMs } = opts;
+  const maxBuffered = opts.maxBufferedBytes ?? streamBufferDefault(registry.max);
+  const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
   app.get<{ Querystring: StreamQuery }>(
     '/api/v1/flows/stream',
     {
@@ -26,57 +214,57 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, heart
         summary: 'Follow new flow records (Server-Sent Events)',
         tags: ['flows'],
         querystring: streamQuerySchema,
-        response: { 200: { type: 'string', description: 'text/event-stream: `data: FlowRecord` events' }, 400: errorSchema },
+        response: { 200: { type: 'string', description: 'text/event-stream: `data: FlowRecord` events' }, 400: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {
       const { limit, ...params } = request.query;
       const now = clock();
       const filter = parseFlowFilter(params, now);
-      const replay = limit !== undefined || filter.sinceMs !== undefined ? flows.flows(filter, limit ?? MAX_LIMIT).flows.reverse() : [];
+      if (registry.stopping) {
+        return reply.code(503).header('retry-after', '5').send({ error: 'stopping', message: 'the server is stopping; try again in a few seconds' });
+      }
+      if (registry.full) {
+        return reply
+          .code(503)
+          .header('retry-after', '10')
+          .send({
+            error: 'too_many_followers',
+            message: `${registry.size} clients already follow this stream, the most this server allows (--max-followers ${registry.max}); try again later, or use /api/v1/flows`,
+          });
+      }
+      // The snapshot and the subscription below are taken in one tick: no record is missed or sent twice.
+      const replay = limit !== undefined || filter.sinceMs !== undefined ? flows.flows(filter, limit ?? MAX_LIMIT).flows : [];
 
       reply.hijack();
       const raw = reply.raw;
+      // Idle is normal on a stream: the connection timeout does not apply (heartbeats and the stall check do).
+      request.raw.socket?.setTimeout(0);
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      let skipped = 0;
-      const send = (records: FlowRecord[]): void => {
-        if (raw.writableLength > MAX_BUFFERED) {
-          skipped += records.length;
-          return;
-        }
-        let chunk = '';
-        if (skipped > 0) {
-          chunk += `: skipped ${skipped} records, the client did not keep up\n\n`;
-          skipped = 0;
-        }
-        for (const r of records) chunk += `data: ${JSON.stringify(r)}\n\n`;
-        raw.write(chunk);
-      };
+      const stream = new SseStream(raw, maxBuffered, stallMs, () => registry.delete(stream));
+      registry.add(stream);
       raw.write(': flowscope stream\n\n');
-      if (replay.length > 0) send(replay);
 
-      let stop = (): void => {};
-      const timers: NodeJS.Timeout[] = [];
-      const end = (): void => {
-        stop();
-        for (const t of timers) clearTimeout(t);
-        if (!raw.writableEnded) raw.end();
-      };
       if (filter.untilMs !== undefined && filter.untilMs <= now) {
-        end();
+        // Replay only: end once it is written.
+        await stream.replay(replay);
+        stream.end();
         return;
       }
-      stop = flows.follow(filter, send);
-      const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), heartbeatMs);
-      timers.push(heartbeat);
-      if (filter.untilMs !== undefined) timers.push(setTimeout(end, filter.untilMs - now));
-      request.raw.on('close', end);
-      raw.on('error', end);
+      const stop = flows.follow(filter, (records) => stream.push(records));
+      stream.onEnd(stop);
+      const heartbeat = setInterval(() => stream.heartbeat(), heartbeatMs);
+      stream.onEnd(() => clearInterval(heartbeat));
+      if (filter.untilMs !== undefined) {
+        const until = setTimeout(() => stream.end(), filter.untilMs - now);
+        stream.onEnd(() => clearTimeout(until));
+      }
+      if (replay.length > 0) await stream.replay(replay);
     },
   );
 }
