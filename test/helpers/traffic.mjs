@@ -4,6 +4,7 @@
 //   udp  HOST PORT COUNT PAYLOAD [SPORT]   COUNT datagrams of PAYLOAD bytes
 //   tcp  HOST PORT BYTES                   connects, writes BYTES, closes
 //   udp-many HOST PORT COUNT PAYLOAD [BASE] one datagram from each of COUNT sockets (source ports BASE+i, or ephemeral)
+//   udp-paced HOST PORT RATE SECONDS PAYLOAD SPORT   RATE datagrams a second for SECONDS, from one socket
 //   udp-sink PORT SECONDS                  receives UDP (keeps ICMP unreachables away)
 //   tcp-sink PORT SECONDS                  accepts TCP and discards
 import dgram from 'node:dgram';
@@ -34,6 +35,26 @@ if (mode === 'udp') {
       });
     };
     next();
+  });
+} else if (mode === 'udp-paced') {
+  const [host, port, rate, seconds, payload, sport] = args;
+  const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const buf = Buffer.alloc(Number(payload), 0x70);
+  const start = Date.now();
+  const total = Math.round(Number(rate) * Number(seconds));
+  let sent = 0;
+  sock.bind(Number(sport), () => {
+    const tick = () => {
+      // as many as are due by now: the rate holds however late a timer fires
+      const due = Math.min(total, Math.floor(((Date.now() - start) / 1000) * Number(rate)));
+      while (sent < due) {
+        sock.send(buf, Number(port), host);
+        sent++;
+      }
+      if (sent < total) setTimeout(tick, 2);
+      else setTimeout(() => { sock.close(); done({ sent, payload: buf.length, sport: Number(sport) }); }, 50);
+    };
+    tick();
   });
 } else if (mode === 'udp-many') {
   const [host, port, count, payload, base] = args;
