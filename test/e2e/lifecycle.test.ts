@@ -2,7 +2,7 @@
  * The agent's life with real signals on real interfaces: patterns pick up
  * interfaces that appear later and drop the ones that vanish; SIGHUP applies a
  * new interface list without disturbing the others; SIGTERM detaches and exits
- * 0; a SIGKILLed agent leaves no attachment and a new one counts on.
+ * 0; a SIGKILLed agent's attachments stay pinned and the next one takes them over.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
 import { eventually, flowscopeTcxLinks, hasXdp, tcFilters } from '../helpers/kernel-objects.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { removePins, uniquePinPath } from '../helpers/pins.js';
 
 const skip = skipKernelTests('agent lifecycle');
 
@@ -109,19 +110,30 @@ describe.skipIf(skip)('agent lifecycle with real signals', () => {
     await eventually(() => flowscopeTcxLinks().length === 0, 'no flowscope TCX link left');
   });
 
-  it('after kill -9 and a new start: no attachment twice, and counting goes on', async () => {
+  it('after kill -9 the links stay pinned and counting; the new start takes them over: no attachment twice', async () => {
     const a = pair(55);
-    const first = await startAgent(['--iface', a.hostIf, '--poll-interval', '200ms']);
-    agents.push(first);
-    expect(flowscopeTcxLinks()).toHaveLength(2);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    await eventually(() => flowscopeTcxLinks().length === 0, 'the killed agent\'s links gone');
+    const pinPath = uniquePinPath();
+    try {
+      const args = ['--iface', a.hostIf, '--poll-interval', '200ms', '--pin-path', pinPath];
+      const first = await startAgent(args);
+      agents.push(first);
+      const links = flowscopeTcxLinks();
+      expect(links).toHaveLength(2);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(flowscopeTcxLinks()).toEqual(links);
 
-    const second = await startAgent(['--iface', a.hostIf, '--poll-interval', '200ms']);
-    agents.push(second);
-    expect(flowscopeTcxLinks()).toHaveLength(2);
-    a.exec('ping', ['-c', '3', '-i', '0.05', a.hostV4]);
-    await eventually(async () => (await pingsSeen(second, a.hostIf)) === 3, 'pings counted by the new agent');
+      const second = await startAgent(args);
+      agents.push(second);
+      // The same two links, now running the new agent's programs.
+      expect(flowscopeTcxLinks()).toHaveLength(2);
+      a.exec('ping', ['-c', '3', '-i', '0.05', a.hostV4]);
+      await eventually(async () => (await pingsSeen(second, a.hostIf)) === 3, 'pings counted by the new agent');
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect(flowscopeTcxLinks()).toEqual([]);
+    } finally {
+      removePins(pinPath);
+    }
   });
 });
