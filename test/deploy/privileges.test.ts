@@ -19,6 +19,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipKernelTests } from '../helpers/kernel.js';
+import { hasClsact, tcFilters } from '../helpers/kernel-objects.js';
+import { removePins, uniquePinPath } from '../helpers/pins.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
 import { startHostSink, stop as stopChild, TRAFFIC } from '../helpers/processes.js';
 import { setprivCap, setprivWith, startFlowscope } from './agent-process.js';
@@ -50,9 +52,9 @@ describe.skipIf(skip)('the agent under the deployments\' privileges', () => {
   });
 
   /** Starts the agent under `prefix`, checks it is ready and counts, stops it; returns its exit code and output. */
-  async function readyAndCounting(prefix: string[]): Promise<void> {
+  async function readyAndCounting(prefix: string[], extra: string[] = []): Promise<void> {
     const port = await freePort();
-    const agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${port}`, '--poll-interval', '200ms', '--log-format', 'json'], prefix);
+    const agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${port}`, '--poll-interval', '200ms', '--log-format', 'json', ...extra], prefix);
     try {
       expect(await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), agent.output()).toBe(200);
       pair.exec(process.execPath, [TRAFFIC, 'udp', pair.hostV4, String(SINK_PORT), '50', '100']);
@@ -87,8 +89,51 @@ describe.skipIf(skip)('the agent under the deployments\' privileges', () => {
     const ambient = d.get('AmbientCapabilities')!.join(' ').split(/\s+/).map(setprivCap);
     expect(ambient.sort()).toEqual(bounding.sort());
     expect(d.get('NoNewPrivileges')).toEqual(['yes']);
-    // DynamicUser picks an unprivileged UID; nobody stands in for it.
-    await readyAndCounting(setprivWith({ uid: 65534, caps: ambient, ambient: true, noNewPrivs: true }));
+    // DynamicUser picks an unprivileged UID; nobody stands in for it. It pins
+    // under a directory it can create (the unit's ExecStartPre hands
+    // /sys/fs/bpf/flowscope to the service's user).
+    const pinPath = `/sys/fs/bpf/flowscope-test-nobody-${process.pid}`;
+    try {
+      await readyAndCounting(setprivWith({ uid: 65534, caps: ambient, ambient: true, noNewPrivs: true }), ['--pin-path', pinPath]);
+    } finally {
+      removePins(pinPath);
+    }
+  });
+
+  it('DaemonSet capabilities, clsact forced (the path of kernels < 6.6): kill -9 and a new start take the filters over; a stop removes them', async () => {
+    const caps = daemonSetCaps().map(setprivCap);
+    const prefix = setprivWith({ uid: 0, caps, ambient: false, noNewPrivs: true });
+    const pinPath = uniquePinPath();
+    const start = async () => {
+      const port = await freePort();
+      const agent = startFlowscope(
+        ['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${port}`, '--poll-interval', '200ms', '--tc-mechanism', 'clsact', '--pin-path', pinPath, '--log-format', 'json'],
+        prefix,
+      );
+      expect(await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), agent.output()).toBe(200);
+      return { agent, port };
+    };
+    try {
+      const first = await start();
+      expect(tcFilters(pair.hostIf, 'ingress')).toContain('flowscope_tc_in');
+      first.agent.child.kill('SIGKILL');
+      await first.agent.exited;
+      expect(tcFilters(pair.hostIf, 'ingress')).toContain('flowscope_tc_in');
+      const second = await start();
+      try {
+        const status = (await (await fetch(`http://127.0.0.1:${second.port}/api/v1/status`)).json()) as { pinned: { adopted: boolean; problems: string[] }; interfaces: { tcMechanism: string }[] };
+        expect(status.pinned, second.agent.output()).toMatchObject({ adopted: true, problems: [] });
+        expect(status.interfaces[0].tcMechanism).toBe('clsact');
+        expect(tcFilters(pair.hostIf, 'ingress').match(/handle 0xf10c/g)).toHaveLength(1);
+      } finally {
+        expect(await second.agent.stop(), second.agent.output()).toBe(0);
+      }
+      expect(tcFilters(pair.hostIf, 'ingress')).toBe('');
+      expect(tcFilters(pair.hostIf, 'egress')).toBe('');
+      expect(hasClsact(pair.hostIf)).toBe(false);
+    } finally {
+      removePins(pinPath);
+    }
   });
 
   it('each DaemonSet capability is needed: without it the agent exits 2 with a one-line reason', async () => {
