@@ -212,6 +212,20 @@ describe('agent DaemonSet', () => {
     expect(config.hook).toBe('tc');
     expect(config.token).toBe('s3cret');
     expect(config.redis).toBe(flag(agent.args, 'redis'));
+    // A rollout hands the pinned counters and attachments to the next pod (docs/operations.md).
+    expect(config.keepAttached).toBe(true);
+    expect(config.pinDir).toBe('/sys/fs/bpf/flowscope/node-a');
+  });
+
+  it('is uninstalled by a DaemonSet that runs `flowscope detach` on every node with the bpffs and the same capabilities', () => {
+    const objs = render(join(K8S, 'uninstall'));
+    const detach = find(objs, 'DaemonSet', 'flowscope-detach');
+    const init = detach.spec.template.spec.initContainers[0];
+    expect(init.args).toEqual(['detach']);
+    expect(init.securityContext.capabilities.add.sort()).toEqual(['BPF', 'NET_ADMIN', 'PERFMON']);
+    expect(init.volumeMounts).toContainEqual({ name: 'bpffs', mountPath: '/sys/fs/bpf' });
+    expect(detach.spec.template.spec.hostNetwork).toBe(true);
+    expect(detach.spec.template.spec.tolerations).toContainEqual({ operator: 'Exists' });
   });
 
   it('points --redis at the Redis Service', () => {

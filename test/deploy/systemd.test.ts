@@ -80,7 +80,10 @@ describe('systemd unit', () => {
     expect(d.get('Restart')).toEqual(['on-failure']);
     expect(d.get('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     expect(d.get('EnvironmentFile')).toEqual(['/etc/flowscope/flowscope.env']);
-    expect(d.get('ExecStart')![0]).toMatch(/^\/usr\/bin\/node \/opt\/flowscope\/dist\/cli\/main\.js run$/);
+    expect(d.get('ExecStart')![0]).toMatch(/^\/usr\/bin\/node \/opt\/flowscope\/dist\/cli\/main\.js run --keep-attached$/);
+    // Restarts hand the pinned state over: the service's user owns it, and bpffs is writable.
+    expect(d.get('ExecStartPre')![0]).toMatch(/^\+\/bin\/sh -c 'mkdir -p \/sys\/fs\/bpf\/flowscope && chown -R flowscope: \/sys\/fs\/bpf\/flowscope'$/);
+    expect(d.get('ReadWritePaths')).toEqual(['/sys/fs/bpf']);
   });
 });
 
