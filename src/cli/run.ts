@@ -166,6 +166,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
     },
     expiry: {
       tcpIdleMs: config.tcpTimeoutMs,
+      tcpSynMs: config.tcpSynTimeoutMs,
       tcpFinMs: config.tcpFinTimeoutMs,
       tcpRstMs: config.tcpRstTimeoutMs,
       udpIdleMs: config.udpTimeoutMs,
@@ -197,6 +198,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
   agent.source.setOwnerApi?.(server.url);
   agent.start();
   log.info({ url: server.url, ifaces, hook: config.hook, node: config.node, pollIntervalMs: config.pollIntervalMs, auth: Boolean(config.token) }, 'flowscope agent running');
+  logMemoryBudget(log, config);
 
   // Patterns attach what matches now and what appears later; vanished interfaces are dropped.
   const reconciler = config.source === 'kernel' ? new InterfaceReconciler(agent, config.hook, listInterfacesWithIndex, config.ifaces) : undefined;
@@ -261,5 +263,23 @@ async function attachAll(agent: Agent, ifaces: string[], config: AgentConfig, lo
       if (permission || e.name === 'InterfaceNotFoundError') throw new UsageError(reason);
       throw new RuntimeFailure(reason);
     }
+  }
+}
+
+/** The memory budget and the max-flows it gives; a warning when the fixed costs leave too little. */
+function logMemoryBudget(log: Logger, config: AgentConfig): void {
+  const b = config.memoryBudget;
+  const mb = (n: number) => Math.round(n / 1e6);
+  const fields = {
+    memoryLimitMB: mb(b.memoryLimit),
+    kernelMapsMB: mb(b.kernelMaps),
+    maxFlows: config.maxFlows,
+    maxFlowsFrom: config.maxFlowsFrom,
+    floodOverBudgetMB: b.floodFits ? 0 : mb((b.floodSlots - b.slots) * b.bytesPerFlow),
+  };
+  if (config.maxFlowsFrom === 'memory-limit' && !b.fits) {
+    log.warn(fields, `memory-limit is too small for this node (the kernel maps, store and runtime take most of it): max-flows ${config.maxFlows}, over budget; raise --memory-limit (and the container's limit) or lower --flow-map-size`);
+  } else {
+    log.info(fields, 'memory budget');
   }
 }

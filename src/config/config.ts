@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { formatDuration, parseDuration } from '../service/duration.js';
 import { DEFAULT_EXPIRY } from '../service/expiry.js';
+import { DEFAULT_MEMORY_LIMIT, formatBytes, memoryBudget, parseBytes, possibleCpus, type MemoryBudget } from '../service/memory-budget.js';
 import { DEFAULT_TOP } from '../service/top-windows.js';
 import { isLoopbackListen, parseListen } from '../http/server.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
@@ -22,7 +23,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'list' | 'duration' | 'int' | 'enum' | 'bool';
+type Kind = 'string' | 'list' | 'duration' | 'int' | 'enum' | 'bool' | 'bytes';
 
 interface OptionSpec {
   kind: Kind;
@@ -70,8 +71,16 @@ export const RUN_OPTIONS = {
   'keep-attached': { kind: 'bool', default: 'false', help: 'on SIGTERM/SIGINT leave the programs attached, pinned and counting for the next start to adopt (upgrades, restarts)' },
   'pin-path': { kind: 'string', default: '/sys/fs/bpf/flowscope', help: 'bpffs directory for pinned state; the agent uses PIN_PATH/NODE', check: (v) => (/^\/[^\s]*$/.test(v) ? undefined : 'an absolute path under a bpffs mount') },
   'store-size': { kind: 'int', default: 262_144, min: 1, max: 1 << 26, help: 'records kept in memory for /api/v1/flows' },
-  'max-flows': { kind: 'int', default: DEFAULT_EXPIRY.maxFlows, min: 1, max: 1 << 26, help: 'flows tracked at most; beyond, the least recently seen are evicted' },
+  'memory-limit': {
+    kind: 'bytes',
+    default: DEFAULT_MEMORY_LIMIT,
+    min: 64 * 1024 * 1024,
+    max: 2 ** 44,
+    help: 'memory budget of the agent, kernel flow maps included (512Mi, 1Gi, bytes); sets the default of --max-flows',
+  },
+  'max-flows': { kind: 'int', min: 1, max: 1 << 26, help: 'flows tracked at most (default: what --memory-limit affords); beyond, the oldest are evicted, flows seen once first' },
   'tcp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpIdleMs, min: 1000, help: 'idle timeout of a TCP flow' },
+  'tcp-syn-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpSynMs, min: 1000, help: 'idle timeout of a TCP flow that never got past the handshake (SYN, SYN-ACK, refused, scans)' },
   'tcp-fin-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpFinMs, min: 1000, help: 'idle timeout of a TCP flow after a FIN' },
   'tcp-rst-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.tcpRstMs, min: 1000, help: 'idle timeout of a TCP flow after a RST' },
   'udp-timeout': { kind: 'duration', default: DEFAULT_EXPIRY.udpIdleMs, min: 1000, help: 'idle timeout of a UDP flow' },
@@ -113,8 +122,14 @@ export interface AgentConfig {
   /** bpffs directory of this node's pinned state (pin-path/node) */
   pinDir: string;
   storeSize: number;
+  /** bytes */
+  memoryLimit: number;
   maxFlows: number;
+  /** what --memory-limit affords, and where max-flows came from */
+  memoryBudget: MemoryBudget;
+  maxFlowsFrom: 'max-flows' | 'memory-limit';
   tcpTimeoutMs: number;
+  tcpSynTimeoutMs: number;
   tcpFinTimeoutMs: number;
   tcpRstTimeoutMs: number;
   udpTimeoutMs: number;
@@ -185,6 +200,13 @@ function convert(name: RunOptionName, spec: OptionSpec, value: Raw, origin: stri
       }
       return parsed;
     }
+    case 'bytes': {
+      const parsed = typeof value === 'number' ? value : parseBytes(text);
+      if (parsed === undefined || (spec.min !== undefined && parsed < spec.min) || (spec.max !== undefined && parsed > spec.max)) {
+        throw new ConfigError(`${where}: "${text}" must be a size from ${formatBytes(spec.min ?? 0)} to ${formatBytes(spec.max ?? 0)}, e.g. 512Mi, 1Gi, 1.5G or bytes`);
+      }
+      return parsed;
+    }
     case 'int': {
       const n = typeof value === 'number' ? value : /^\d+$/.test(text) ? Number(text) : NaN;
       if (!Number.isInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
@@ -216,10 +238,12 @@ export interface ConfigSources {
   env: NodeJS.ProcessEnv;
   /** options read from the config file, by flag name */
   file?: Record<string, unknown>;
+  /** CPUs the kernel sizes per-CPU maps for (default: this host's, /sys/devices/system/cpu/possible) */
+  possibleCpus?: number;
 }
 
 /** Merges flags > environment > file > defaults and validates the result. */
-export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentConfig {
+export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: ConfigSources): AgentConfig {
   const values: Record<string, string | number | string[] | undefined> = {};
   for (const [name, spec] of Object.entries(RUN_OPTIONS) as [RunOptionName, OptionSpec][]) {
     const fromFlag = flags[name];
@@ -234,6 +258,15 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
   const exportInterval = (values['export-interval'] as number | undefined) ?? poll;
   if (exportInterval < poll) throw new ConfigError(`export-interval (${exportInterval}ms) must not be shorter than poll-interval (${poll}ms)`);
   if ((values['top-horizon'] as number) < (values['top-bucket'] as number)) throw new ConfigError('top-horizon must be at least top-bucket');
+  const budget = memoryBudget({
+    memoryLimit: values['memory-limit'] as number,
+    flowMapSize: values['flow-map-size'] as number,
+    possibleCpus: cpus ?? possibleCpus(),
+    storeSize: values['store-size'] as number,
+    pollIntervalMs: poll,
+    topBucketMs: values['top-bucket'] as number,
+    redisBuffer: values.redis === undefined ? 0 : (values['redis-buffer'] as number),
+  });
   if (values.token === undefined && values['insecure-no-auth'] !== 'true' && !isLoopbackListen(values.listen as string)) {
     throw new ConfigError(`listen ${values.listen as string} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth to serve it open`);
   }
@@ -258,8 +291,12 @@ export function resolveConfig({ flags, env, file = {} }: ConfigSources): AgentCo
     tcMechanism: values['tc-mechanism'] as 'tcx' | 'clsact',
     pinDir: `${(values['pin-path'] as string).replace(/\/+$/, '')}/${pinName((values.node as string | undefined) ?? hostname())}`,
     storeSize: values['store-size'] as number,
-    maxFlows: values['max-flows'] as number,
+    memoryLimit: budget.memoryLimit,
+    maxFlows: (values['max-flows'] as number | undefined) ?? budget.maxFlows,
+    memoryBudget: budget,
+    maxFlowsFrom: values['max-flows'] === undefined ? 'memory-limit' : 'max-flows',
     tcpTimeoutMs: values['tcp-timeout'] as number,
+    tcpSynTimeoutMs: values['tcp-syn-timeout'] as number,
     tcpFinTimeoutMs: values['tcp-fin-timeout'] as number,
     tcpRstTimeoutMs: values['tcp-rst-timeout'] as number,
     udpTimeoutMs: values['udp-timeout'] as number,
@@ -290,7 +327,8 @@ export function runOptionsHelp(): string {
   return (Object.entries(RUN_OPTIONS) as [string, OptionSpec][])
     .filter(([, spec]) => !spec.hidden)
     .map(([name, spec]) => {
-      const def = spec.default === undefined || spec.kind === 'bool' ? '' : ` (default ${spec.kind === 'duration' ? formatDuration(spec.default as number) : String(spec.default)})`;
+      const shown = spec.kind === 'duration' ? formatDuration(spec.default as number) : spec.kind === 'bytes' ? formatBytes(spec.default as number) : String(spec.default);
+      const def = spec.default === undefined || spec.kind === 'bool' ? '' : ` (default ${shown})`;
       return `  ${`--${name}`.padEnd(20)} ${spec.help}${def}   [${envName(name)}]`;
     })
     .join('\n');

@@ -180,6 +180,13 @@ export class Collector {
       expired += this.table.sweep(drained.closedAtMs, Math.min(chunk, sweepTotal - done));
       if (slicer.due) await slicer.next();
     }
+    // Beyond max-flows (a flood): evict the rest in slices too (a sweep evicts a few thousand flows at most).
+    while (this.table.overLimit) {
+      const evicted = this.table.evict(Math.min(chunk, this.table.size - this.table.maxFlows));
+      expired += evicted;
+      if (evicted === 0) break;
+      if (slicer.due) await slicer.next();
+    }
     this.polls++;
     if (!drained.partialError) this.lastError = undefined;
     this.lastFailures = drained.failures;

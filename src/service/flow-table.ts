@@ -125,6 +125,9 @@ const END_BITS = (STATE_FIN | STATE_RST) << TCP_STATE_SHIFT;
 /** stateFromFlags() for every 9-bit TCP flag set, shifted into place */
 const STATE_OF_FLAGS = Uint32Array.from({ length: 512 }, (_, f) => stateFromFlags(f) << TCP_STATE_SHIFT);
 
+/** flows one sweep() evicts at most (about 1 us each): callers evict the rest with evict() between slices */
+const EVICT_PER_SWEEP = 4096;
+
 /** Longest distance of an index entry from its home before the index is rebuilt under a new key. */
 export const DEFAULT_MAX_PROBE = 128;
 
@@ -556,8 +559,9 @@ export class FlowTable implements FlowTupleReaderWithIds {
    * Expires flows idle or older than the timeouts as of `nowMs`, looking at
    * up to `budget` slots from where the last sweep stopped (so a big table is
    * swept over several polls). Flows with unexported counts are left for a
-   * later sweep: counts are never dropped. Then evicts the least recently
-   * seen flows if the table is over maxFlows. Returns how many expired.
+   * later sweep: counts are never dropped. Then, if the table is over
+   * maxFlows, evicts up to EVICT_PER_SWEEP flows (evict()). Returns how many
+   * ended.
    */
   sweep(nowMs: number, budget = Infinity): number {
     let expiredNow = 0;
@@ -581,7 +585,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
         expiredNow++;
       }
     }
-    if (this.live > this.expiry.maxFlows) expiredNow += this.evict(this.live - this.expiry.maxFlows);
+    if (this.live > this.expiry.maxFlows) expiredNow += this.evict(Math.min(EVICT_PER_SWEEP, this.live - this.expiry.maxFlows));
     return expiredNow;
   }
 
