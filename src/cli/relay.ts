@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { formatDuration, parseDuration } from '../service/duration.js';
 import { DEFAULT_TOP } from '../service/top-windows.js';
-import { parseListen, startServer } from '../http/server.js';
+import { isLoopbackListen, parseListen, startServer } from '../http/server.js';
 import { createLogger } from '../log.js';
 import { RedisAuthError } from '../redis/connection.js';
 import { Relay } from '../redis/relay.js';
@@ -34,6 +34,8 @@ by=node in /api/v1/top. See docs/redis.md.
   --top-capacity N     groups kept per bucket, dimension and metric (default ${DEFAULT_TOP.capacity})
   --claim-idle D       take over entries another consumer left pending this long (default 1m)
   --token TOKEN        bearer token required by the HTTP API   [FLOWSCOPE_TOKEN]
+  --insecure-no-auth   serve a non-loopback --listen without a token (refused otherwise)
+  --max-followers N    clients following /api/v1/flows/stream at once; beyond, 503 (default 64)
   --log-level LEVEL    fatal, error, warn, info, debug, trace, silent (default info)
   --log-format F       auto, json or pretty (default auto)`;
 
@@ -48,6 +50,7 @@ interface RelayConfig {
   topCapacity: number;
   claimIdleMs: number;
   token?: string;
+  maxFollowers: number;
   logLevel: string;
   logFormat: 'auto' | 'json' | 'pretty';
 }
@@ -86,6 +89,8 @@ export function loadRelayConfig(args: string[], env: NodeJS.ProcessEnv): RelayCo
     'top-capacity': { type: 'string' },
     'claim-idle': { type: 'string' },
     token: { type: 'string' },
+    'insecure-no-auth': { type: 'boolean' },
+    'max-followers': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -114,6 +119,9 @@ export function loadRelayConfig(args: string[], env: NodeJS.ProcessEnv): RelayCo
   if (topHorizonMs < topBucketMs) throw new UsageError('relay: --top-horizon must be at least --top-bucket');
   const token = str('token') ?? (env.FLOWSCOPE_TOKEN || undefined);
   if (token !== undefined && (token.length === 0 || /\s/.test(token))) throw new UsageError('relay: --token: a token has no spaces');
+  if (token === undefined && !values['insecure-no-auth'] && !isLoopbackListen(listenText)) {
+    throw new UsageError(`relay: --listen ${listenText} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth to serve it open`);
+  }
   return {
     target,
     listen,
@@ -125,6 +133,7 @@ export function loadRelayConfig(args: string[], env: NodeJS.ProcessEnv): RelayCo
     topCapacity: int('top-capacity', str('top-capacity'), DEFAULT_TOP.capacity, 10, 1_000_000),
     claimIdleMs: duration('claim-idle', str('claim-idle'), 60_000, 1000),
     token,
+    maxFollowers: int('max-followers', str('max-followers'), 64, 1, 100_000),
     logLevel: oneOf('log-level', str('log-level'), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     logFormat: oneOf('log-format', str('log-format'), ['auto', 'json', 'pretty'], 'auto'),
   };
@@ -153,7 +162,7 @@ export async function relay(args: string[], env: NodeJS.ProcessEnv, out: (text: 
   }
   let server;
   try {
-    server = await startServer(config.listen, { services: r.services(), version: version(), token: config.token }, log);
+    server = await startServer(config.listen, { services: r.services(), version: version(), token: config.token, maxFollowers: config.maxFollowers }, log);
   } catch (err) {
     await r.close();
     throw new RuntimeFailure(`relay: cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
