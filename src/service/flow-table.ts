@@ -127,6 +127,8 @@ const STATE_OF_FLAGS = Uint32Array.from({ length: 512 }, (_, f) => stateFromFlag
 
 /** flows one sweep() evicts at most (about 1 us each): callers evict the rest with evict() between slices */
 const EVICT_PER_SWEEP = 4096;
+/** retired slots releaseRetired() releases at once; beyond, sweeps release them a slice at a time */
+const RELEASE_AT_ONCE = 4096;
 
 /** Longest distance of an index entry from its home before the index is rebuilt under a new key. */
 export const DEFAULT_MAX_PROBE = 128;
@@ -137,6 +139,9 @@ const BLOCK = 128;
 const MIN_INDEX = 2048;
 
 export type ExpiryCounts = Record<ExpiryReason, number>;
+
+/** The bytes of a little-endian word read as a big-endian (network order) number: a.b.c.d as a*2^24 + ... + d. */
+const bswap32 = (w: number): number => (((w & 0xff) << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24)) >>> 0;
 
 export interface FlowTableOptions {
   /** the hash key; random by default (tests fix it) */
@@ -162,6 +167,8 @@ export class FlowTable implements FlowTupleReaderWithIds {
   private freeSlots = new Uint32Array(64);
   private freeCount = 0;
   private retired: number[] = [];
+  /** retired slots no consumer reads any more, released a slice at a time (sweep(), or when a slot is needed) */
+  private releasable: number[] = [];
   private sweepCursor = 0;
   /** scratch of accumulate(): per flow of a block, its hash and its first index entry */
   private readonly blockHashes = new Uint32Array(BLOCK);
@@ -402,6 +409,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
 
   /** A new flow: a slot for it, its identity decoded once, an index entry at `pos` (the empty entry its probe ended on). */
   private insert(flows: FlowBatch, i: number, kw: Uint32Array, b: number, h: number, pos: number): number {
+    if (this.freeCount === 0 && this.releasable.length > 0) this.release(this.releasable.pop()!);
     const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.newSlot();
     const u32 = this.u32;
     const f64 = this.f64;
@@ -415,8 +423,14 @@ export class FlowTable implements FlowTupleReaderWithIds {
     u32[r + W_STATE] = LIVE;
     u32[r + W_META] = packMeta(flows.direction(i), flows.family(i), flows.proto(i), flows.icmpType(i), flows.icmpCode(i));
     u32[r + W_PORTS] = packPorts(flows.sport(i), flows.dport(i));
-    u32[r + W_SRC] = this.addresses.intern(flows.src(i));
-    u32[r + W_DST] = this.addresses.intern(flows.dst(i));
+    if (flows.family(i) === 4) {
+      // IPv4: straight from the key words (struct flow_key: src at word 2, dst at word 6, network order), no string.
+      u32[r + W_SRC] = this.addresses.internV4(bswap32(kw[b + 2]));
+      u32[r + W_DST] = this.addresses.internV4(bswap32(kw[b + 6]));
+    } else {
+      u32[r + W_SRC] = this.addresses.intern(flows.src(i));
+      u32[r + W_DST] = this.addresses.intern(flows.dst(i));
+    }
     u32[r + W_IFINDEX] = flows.ifindex(i);
     u32[r + W_HASH] = h;
     u32[r + W_GEN] = this.releases + 2;
@@ -586,6 +600,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
       }
     }
     if (this.live > this.expiry.maxFlows) expiredNow += this.evict(Math.min(EVICT_PER_SWEEP, this.live - this.expiry.maxFlows));
+    if (this.releasable.length > 0) this.releaseSome(Math.max(RELEASE_AT_ONCE, limit));
     return expiredNow;
   }
 
@@ -702,17 +717,35 @@ export class FlowTable implements FlowTupleReaderWithIds {
   /**
    * Makes retired slots reusable and drops their address references. Call it
    * when no consumer reads slots exported so far (after a top-talkers bucket
-   * closed, with no export between the close and this call).
+   * closed). Up to RELEASE_AT_ONCE slots are released now; more (a flood's
+   * worth: about a microsecond each) are released a slice at a time by the
+   * next sweeps, or one by one when a new flow needs a slot.
    */
   releaseRetired(): void {
-    for (const slot of this.retired) this.release(slot);
+    const retired = this.retired;
     this.retired = [];
     this.releases++;
+    if (this.releasable.length === 0 && retired.length > RELEASE_AT_ONCE) {
+      this.releasable = retired;
+      return;
+    }
+    for (const slot of retired) {
+      if (this.releasable.length > 0 || retired.length > RELEASE_AT_ONCE) this.releasable.push(slot);
+      else this.release(slot);
+    }
   }
 
-  /** Slots retired and not yet released. */
+  /** Releases up to `n` slots of earlier releaseRetired() calls; returns how many. */
+  private releaseSome(n: number): number {
+    const list = this.releasable;
+    const k = Math.min(n, list.length);
+    for (let i = 0; i < k; i++) this.release(list.pop()!);
+    return k;
+  }
+
+  /** Slots retired and not yet released (including those released a slice at a time). */
   get retiredCount(): number {
-    return this.retired.length;
+    return this.retired.length + this.releasable.length;
   }
 
   firstSeen(slot: number): number {

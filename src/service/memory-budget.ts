@@ -29,8 +29,10 @@ import { cpus } from 'node:os';
 
 /**
  * Resident bytes per flow-table slot under a random-source SYN flood: record
- * (128), index, interned address, top-talkers columns, V8 heap slack. Measured:
- * 470 B per slot (test/e2e/flood.test.ts, 45 s of hping3 --rand-source).
+ * (128), index, interned address, top-talkers columns and close scratch, V8
+ * heap slack. Measured: about 430 B per slot (test/e2e/flood.test.ts, 45 s of
+ * hping3 --rand-source: RSS 402 MiB at 732,160 slots, 90 MiB idle); 512 keeps
+ * a margin for heap growth and other CPU counts.
  */
 export const BYTES_PER_FLOW = 512;
 /** Node.js, the agent's code, fastify, prom-client and GC headroom, idle. */

@@ -273,4 +273,23 @@ describe('FlowTable', () => {
     table.accumulate(again, 0, again.count);
     expect(table.size).toBe(10_500);
   });
+
+  it('releases a flood of retired slots a slice at a time, never in one go', () => {
+    const { table, feed, exportAll, addresses } = setup({ udpIdleMs: 1000 });
+    feed(Array.from({ length: 10_000 }, (_, i) => flow({ src: `10.9.${i >> 8}.${i & 255}`, firstSeenMs: T, lastSeenMs: T })), T);
+    exportAll();
+    expect(table.sweep(T + 2000)).toBe(10_000);
+    expect(table.retiredCount).toBe(10_000);
+    table.releaseRetired();
+    expect(table.retiredCount).toBe(10_000); // more than 4096: left for the sweeps
+    table.sweep(T + 2000, 2048);
+    expect(table.retiredCount).toBe(10_000 - 4096);
+    // A new flow takes a slot of them at once.
+    feed([flow({ src: '10.8.0.1', firstSeenMs: T + 3000, lastSeenMs: T + 3000 })], T + 3000);
+    expect(table.slotLimit).toBe(10_000);
+    table.sweep(T + 3000, 2048);
+    table.sweep(T + 3000, 2048);
+    expect(table.retiredCount).toBe(0);
+    expect(addresses.size).toBe(2); // the new flow's
+  });
 });
