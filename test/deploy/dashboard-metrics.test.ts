@@ -80,6 +80,7 @@ describe.skipIf(skipKernelTests('deploy dashboard metrics'))('Grafana dashboard 
   let agentText = '';
   let relayText = '';
   const NODE = 'deploy-test-node';
+  const TOKEN = 'deploy-test-token';
   const SINK_PORT = 41_999;
 
   beforeAll(async () => {
@@ -93,7 +94,8 @@ describe.skipIf(skipKernelTests('deploy dashboard metrics'))('Grafana dashboard 
     relayPort = await freePort();
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     await sleep(300);
-    agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${agentPort}`, '--poll-interval', '500ms', '--redis', redisUrl, '--log-format', 'json'], [], { FLOWSCOPE_NODE: NODE });
+    // with a token, as deployed: Prometheus scrapes with prometheus.yml's authorization
+    agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${agentPort}`, '--poll-interval', '500ms', '--redis', redisUrl, '--log-format', 'json'], [], { FLOWSCOPE_NODE: NODE, FLOWSCOPE_TOKEN: TOKEN });
     expect(await waitForStatus(`http://127.0.0.1:${agentPort}/readyz`, 200, 20_000), agent.output()).toBe(200);
     relay = startFlowscope(['relay', '--redis', redisUrl, '--listen', `127.0.0.1:${relayPort}`, '--group', 'deploy-test', '--consumer', 'deploy-test', '--log-format', 'json']);
     expect(await waitForStatus(`http://127.0.0.1:${relayPort}/healthz`, 200, 20_000), relay.output()).toBe(200);
@@ -104,6 +106,8 @@ describe.skipIf(skipKernelTests('deploy dashboard metrics'))('Grafana dashboard 
       const hosts = config.scrape_configs.find((j: Obj) => j.job_name === 'flowscope-agent-hosts');
       hosts.static_configs = [{ targets: [`127.0.0.1:${agentPort}`], labels: { node: NODE } }];
       hosts.scrape_interval = '1s';
+      writeFileSync(join(tmp, 'token'), `${TOKEN}\n`);
+      hosts.authorization.credentials_file = join(tmp, 'token');
       config.scrape_configs = [hosts, { job_name: 'flowscope-relay', scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${relayPort}`] }] }];
       config.global = { scrape_interval: '1s', evaluation_interval: '1s' };
       writeFileSync(join(tmp, 'prometheus.yml'), stringify(config));
@@ -117,7 +121,7 @@ describe.skipIf(skipKernelTests('deploy dashboard metrics'))('Grafana dashboard 
       pair.exec(process.execPath, [TRAFFIC, 'udp', pair.hostV4, String(SINK_PORT), '40', '200']);
       await sleep(1000);
     }
-    agentText = await (await fetch(`http://127.0.0.1:${agentPort}/metrics`)).text();
+    agentText = await (await fetch(`http://127.0.0.1:${agentPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     relayText = await (await fetch(`http://127.0.0.1:${relayPort}/metrics`)).text();
   }, 90_000);
 

@@ -49,6 +49,23 @@ function allYamlFiles(dir: string): string[] {
 }
 
 const podSpec = (w: Obj): Obj => w.spec.template.spec;
+
+/** The Secrets the manifests expect the operator to create (docs/deploy.md), with test values. */
+const SECRETS: Record<string, Record<string, string>> = {
+  'flowscope-token': { token: 's3cret' },
+  'flowscope-redis-users': { 'agent-password': 'agentpw0123', 'relay-password': 'relaypw0123' },
+};
+
+/** A container's environment as the kubelet builds it: secrets, fields, then $(VAR) references to earlier variables. */
+function containerEnv(c: Obj, fields: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = expandArgs([e.value], env)[0];
+    else if (e.valueFrom?.secretKeyRef) env[e.name] = SECRETS[e.valueFrom.secretKeyRef.name]?.[e.valueFrom.secretKeyRef.key];
+    else if (e.valueFrom?.fieldRef) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath];
+  }
+  return env;
+}
 const workloads = (objs: Obj[]): Obj[] => objs.filter((o) => ['DaemonSet', 'Deployment', 'StatefulSet'].includes(o.kind));
 const subset = (sel: Record<string, string>, labels: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels?.[k] === v);
 
@@ -75,6 +92,7 @@ describe('Kubernetes manifests: files and rendering', () => {
     expect([...seen].sort()).toEqual(
       [
         'ConfigMap/flowscope-agent', 'ConfigMap/flowscope-redis', 'DaemonSet/flowscope-agent', 'Namespace/flowscope',
+        'NetworkPolicy/flowscope-redis', 'NetworkPolicy/flowscope-relay',
         'PodDisruptionBudget/flowscope-relay', 'Service/flowscope-agent', 'Service/flowscope-redis', 'Service/flowscope-relay',
         'ServiceAccount/flowscope-agent', 'StatefulSet/flowscope-redis', 'StatefulSet/flowscope-relay',
       ].sort(),
@@ -171,8 +189,17 @@ describe('agent DaemonSet', () => {
   it('takes the node name from the downward API', () => {
     const env = agent.env.find((e: Obj) => e.name === 'FLOWSCOPE_NODE');
     expect(env.valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
+  });
+
+  it('requires the token Secret: the agent listens on the node addresses and would not start without it', () => {
     const token = agent.env.find((e: Obj) => e.name === 'FLOWSCOPE_TOKEN');
-    expect(token.valueFrom.secretKeyRef.optional).toBe(true);
+    expect(token.valueFrom.secretKeyRef).toEqual({ name: 'flowscope-token', key: 'token' });
+    expect(token.valueFrom.secretKeyRef.optional ?? false).toBe(false);
+    const env = containerEnv(agent, { 'spec.nodeName': 'node-a' });
+    delete env.FLOWSCOPE_TOKEN;
+    const args = agent.args.slice(1).filter((a: string) => !a.startsWith('--config'));
+    expect(() => loadRunConfig(args, env)).toThrow(/not a loopback address and no token is set/);
+    expect(agent.args.join(' ')).not.toMatch(/insecure-no-auth/);
   });
 
   it('probes /healthz (liveness, startup) and /readyz (readiness) on the port the agent listens on', () => {
@@ -202,8 +229,8 @@ describe('agent DaemonSet', () => {
     expect(configPath).toBe(`/etc/flowscope/${key}`);
     const file = join(tmp, key);
     writeFileSync(file, cm.data[key]);
-    const env = { FLOWSCOPE_NODE: 'node-a', FLOWSCOPE_TOKEN: 's3cret' };
-    for (const e of agent.env) if (e.name.startsWith('FLOWSCOPE_')) expect(Object.keys(env)).toContain(e.name);
+    const env = containerEnv(agent, { 'spec.nodeName': 'node-a' });
+    expect(Object.keys(env).filter((n) => n.startsWith('FLOWSCOPE_')).sort()).toEqual(['FLOWSCOPE_NODE', 'FLOWSCOPE_REDIS', 'FLOWSCOPE_TOKEN']);
     const args = agent.args.slice(1).map((a: string) => a.replace(configPath, file));
     const { config } = loadRunConfig(args, env);
     expect(config.node).toBe('node-a');
@@ -211,7 +238,7 @@ describe('agent DaemonSet', () => {
     expect(config.ifaces.length).toBeGreaterThan(0);
     expect(config.hook).toBe('tc');
     expect(config.token).toBe('s3cret');
-    expect(config.redis).toBe(flag(agent.args, 'redis'));
+    expect(config.redis).toBe('redis://flowscope-agent:agentpw0123@flowscope-redis:6379');
     // A rollout hands the pinned counters and attachments to the next pod (docs/operations.md).
     expect(config.keepAttached).toBe(true);
     expect(config.pinDir).toBe('/sys/fs/bpf/flowscope/node-a');
@@ -228,8 +255,17 @@ describe('agent DaemonSet', () => {
     expect(detach.spec.template.spec.tolerations).toContainEqual({ operator: 'Exists' });
   });
 
-  it('points --redis at the Redis Service', () => {
-    const url = new URL(flag(agent.args, 'redis')!);
+  it('logs in to the Redis Service as flowscope-agent, the password from the Secret and not on the command line', () => {
+    expect(flag(agent.args, 'redis')).toBeUndefined();
+    const urlVar = agent.env.find((e: Obj) => e.name === 'FLOWSCOPE_REDIS');
+    expect(urlVar.value).toContain('$(REDIS_PASSWORD)');
+    const password = agent.env.find((e: Obj) => e.name === 'REDIS_PASSWORD');
+    expect(password.valueFrom.secretKeyRef).toEqual({ name: 'flowscope-redis-users', key: 'agent-password' });
+    // defined before the variable that refers to it (the kubelet expands only earlier ones)
+    expect(agent.env.indexOf(password)).toBeLessThan(agent.env.indexOf(urlVar));
+    const url = new URL(containerEnv(agent, { 'spec.nodeName': 'node-a' }).FLOWSCOPE_REDIS);
+    expect(url.username).toBe('flowscope-agent');
+    expect(url.password).toBe('agentpw0123');
     const svc = find(base, 'Service', url.hostname);
     expect(svc.spec.ports.map((p: Obj) => p.port)).toContain(Number(url.port));
     const redis = find(base, 'StatefulSet', 'flowscope-redis');
@@ -248,9 +284,76 @@ describe('Redis and the relay', () => {
     expect(conf).toMatch(/^maxmemory \d+[kmg]b$/m);
     expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
     expect(conf).toMatch(/^dir \/data$/m);
-    expect(c.command).toEqual(['redis-server', '/etc/redis/redis.conf']);
+    expect(c.command).toEqual(['sh', '/etc/redis/start.sh']);
     expect(podSpec(redis).securityContext.runAsNonRoot).toBe(true);
     expect(c.resources.limits.memory).toBeTruthy();
+  });
+
+  it('Redis: ACL users from a required Secret, the default user off, the ACL file only in memory', () => {
+    const redis = find(base, 'StatefulSet', 'flowscope-redis');
+    const c = container(redis, 'redis');
+    const data = find(base, 'ConfigMap', 'flowscope-redis').data;
+    expect(data['redis.conf']).toMatch(/^protected-mode yes$/m);
+    expect(data['redis.conf']).not.toMatch(/requirepass|^user /m);
+    expect(data['start.sh']).toMatch(/exec redis-server "\$conf_dir\/redis.conf" --aclfile "\$run_dir\/users.acl"/);
+    const acl = (data['users.acl.template'] as string).trim().split('\n');
+    expect(acl[0]).toMatch(/^user default off /);
+    expect(acl.map((l) => l.split(' ')[1]).sort()).toEqual(['default', 'flowscope-agent', 'flowscope-relay']);
+    for (const l of acl.slice(1)) {
+      expect(l).toMatch(/ on #@[A-Z]+_PASSWORD_SHA256@ /);
+      expect(l).toMatch(/ -@all /); // only the commands listed after
+      expect(l).not.toMatch(/allkeys|~\*|\+@all|allcommands|\+@(write|dangerous|admin|scripting)/);
+    }
+    for (const [name, key] of [['AGENT_PASSWORD', 'agent-password'], ['RELAY_PASSWORD', 'relay-password']]) {
+      const e = c.env.find((x: Obj) => x.name === name);
+      expect(e.valueFrom.secretKeyRef).toEqual({ name: 'flowscope-redis-users', key });
+    }
+    const volumes = Object.fromEntries(podSpec(redis).volumes.map((v: Obj) => [v.name, v]));
+    const run = c.volumeMounts.find((m: Obj) => m.mountPath === '/run/redis');
+    expect(volumes[run.name].emptyDir.medium).toBe('Memory');
+    // the probe logs in (the default user is off) and compares the answer (redis-cli exits 0 on errors)
+    expect(c.readinessProbe.exec.command.join(' ')).toMatch(/--user flowscope-relay ping\)" = PONG/);
+  });
+
+  it('every Secret a workload reads is one docs/deploy.md says how to create, and none is optional', () => {
+    const deployDoc = readFileSync(join(DEPLOY, '..', 'docs', 'deploy.md'), 'utf8');
+    const refs = workloads(base).flatMap((w) => podSpec(w).containers.flatMap((c: Obj) => (c.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef)));
+    expect(refs.length).toBeGreaterThanOrEqual(6);
+    for (const e of refs) {
+      const ref = e.valueFrom.secretKeyRef;
+      expect(SECRETS[ref.name]?.[ref.key], `${ref.name}/${ref.key}`).toBeDefined();
+      expect(ref.optional ?? false, `${ref.name}/${ref.key}`).toBe(false);
+      expect(deployDoc).toContain(`create secret generic ${ref.name}`);
+      expect(deployDoc).toContain(ref.key);
+    }
+  });
+
+  it('NetworkPolicies: Redis takes connections on 6379 from the relays and the node network and opens none; the relay reaches only Redis and DNS', () => {
+    const redisPod = find(base, 'StatefulSet', 'flowscope-redis').spec.template;
+    const relayPod = find(base, 'StatefulSet', 'flowscope-relay').spec.template;
+    const redisPolicy = find(base, 'NetworkPolicy', 'flowscope-redis');
+    expect(subset(redisPolicy.spec.podSelector.matchLabels, redisPod.metadata.labels)).toBe(true);
+    expect(subset(redisPolicy.spec.podSelector.matchLabels, relayPod.metadata.labels)).toBe(false);
+    expect(redisPolicy.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
+    expect(redisPolicy.spec.egress).toEqual([]);
+    expect(redisPolicy.spec.ingress).toHaveLength(1);
+    const rule = redisPolicy.spec.ingress[0];
+    expect(rule.ports).toEqual([{ port: 6379, protocol: 'TCP' }]);
+    const pods = rule.from.filter((f: Obj) => f.podSelector);
+    expect(pods).toHaveLength(1);
+    expect(subset(pods[0].podSelector.matchLabels, relayPod.metadata.labels)).toBe(true);
+    expect(subset(pods[0].podSelector.matchLabels, find(base, 'DaemonSet', 'flowscope-agent').spec.template.metadata.labels)).toBe(false);
+    for (const f of rule.from.filter((x: Obj) => x.ipBlock)) expect(f.ipBlock.cidr).not.toBe('0.0.0.0/0');
+
+    const relayPolicy = find(base, 'NetworkPolicy', 'flowscope-relay');
+    expect(subset(relayPolicy.spec.podSelector.matchLabels, relayPod.metadata.labels)).toBe(true);
+    expect(relayPolicy.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
+    expect(relayPolicy.spec.ingress).toEqual([{ ports: [{ port: 9797, protocol: 'TCP' }] }]);
+    const [toRedis, dns] = relayPolicy.spec.egress;
+    expect(subset(toRedis.to[0].podSelector.matchLabels, redisPod.metadata.labels)).toBe(true);
+    expect(toRedis.ports).toEqual([{ port: 6379, protocol: 'TCP' }]);
+    expect(dns.ports.map((p: Obj) => `${p.port}/${p.protocol}`).sort()).toEqual(['53/TCP', '53/UDP']);
+    expect(relayPolicy.spec.egress).toHaveLength(2);
   });
 
   it('relay: 2 replicas, each with its own stable consumer group, accepted by `flowscope relay`', () => {
@@ -262,12 +365,18 @@ describe('Redis and the relay', () => {
     expect(podName.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
     const groups = new Set<string>();
     for (let i = 0; i < relay.spec.replicas; i++) {
-      const args = expandArgs(c.args.slice(1), { POD_NAME: `flowscope-relay-${i}` });
-      const config = loadRelayConfig(args, {})!;
+      const env = containerEnv(c, { 'metadata.name': `flowscope-relay-${i}` });
+      const args = expandArgs(c.args.slice(1), env);
+      const config = loadRelayConfig(args, env)!;
       expect(config.listen).toEqual({ host: '0.0.0.0', port: 9797 });
       expect(config.target.endpoints[0]).toEqual({ host: 'flowscope-redis', port: 6379 });
+      expect(config.target.username).toBe('flowscope-relay');
+      expect(config.token).toBe('s3cret');
+      // the token is required: without it the relay refuses the non-loopback listen
+      expect(() => loadRelayConfig(args, { ...env, FLOWSCOPE_TOKEN: '' })).toThrow(/no token/);
       groups.add(config.group);
     }
+    expect(c.args.join(' ')).not.toMatch(/--redis|insecure-no-auth/);
     // relays sharing a group split the entries: each replica needs its own
     expect(groups.size).toBe(relay.spec.replicas);
     expect(c.readinessProbe.httpGet.path).toBe('/readyz');

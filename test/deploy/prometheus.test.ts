@@ -53,9 +53,16 @@ describe('Prometheus rules and scrape config (promtool)', () => {
     const config = readYaml(join(DIR, 'prometheus.yml'));
     const k8sJobs = config.scrape_configs.filter((j: Obj) => j.kubernetes_sd_configs);
     expect(k8sJobs.map((j: Obj) => j.job_name).sort()).toEqual(['flowscope-agent', 'flowscope-relay']);
+    // Every job sends the bearer token the agents and relays require (docs/security.md).
+    for (const j of config.scrape_configs) {
+      expect(j.authorization, j.job_name).toEqual({ type: 'Bearer', credentials_file: '/etc/prometheus/secrets/flowscope-token/token' });
+    }
     config.scrape_configs = config.scrape_configs.filter((j: Obj) => !j.kubernetes_sd_configs);
     const tmp = mkdtempSync(join(tmpdir(), 'flowscope-prom-'));
     try {
+      // promtool wants the token file to exist
+      writeFileSync(join(tmp, 'token'), 'test-token\n');
+      for (const j of config.scrape_configs) j.authorization.credentials_file = join(tmp, 'token');
       writeFileSync(join(tmp, 'prometheus.yml'), stringify(config));
       for (const f of config.rule_files) copyFileSync(join(DIR, f), join(tmp, f));
       const r = promtool(['check', 'config', 'prometheus.yml'], tmp);
