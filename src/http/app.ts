@@ -50,6 +50,8 @@ export interface ApiOptions {
   streamStallMs?: number;
   /** filtered /api/v1/top queries computed at once; beyond, 503 (default 4) */
   maxFilteredTop?: number;
+  /** replayed records held for slow SSE clients, all together (default 100,000); beyond, replays are cut to their newest records */
+  replayBudget?: number;
 }
 
 /**
@@ -86,7 +88,7 @@ async function flowscopeApi(app: FastifyInstance, opts: ApiOptions): Promise<voi
   // Before auth: a request for a foreign name is refused whatever it carries.
   if (opts.allowedHosts) installHostCheck(app, opts.allowedHosts);
   installBearerAuth(app, opts.token);
-  const streams = new StreamRegistry(opts.maxFollowers ?? DEFAULT_MAX_FOLLOWERS);
+  const streams = new StreamRegistry(opts.maxFollowers ?? DEFAULT_MAX_FOLLOWERS, opts.replayBudget);
   app.decorate('flowscopeStreams', streams);
   // End every SSE stream before the server waits for its connections to close.
   app.addHook('preClose', async () => streams.closeAll());

@@ -12,12 +12,36 @@ export interface LiveStream {
   readonly buffered: number;
 }
 
+/** Replayed records held in memory for all streams together, at most (about 60 MB of records). */
+export const DEFAULT_REPLAY_BUDGET = 100_000;
+
 export class StreamRegistry {
   private readonly live = new Set<LiveStream>();
   private closing = false;
+  private replayHeld = 0;
 
-  constructor(readonly max: number) {
+  constructor(
+    readonly max: number,
+    /** records that replays waiting for slow clients may hold at once, all streams together */
+    readonly replayBudget: number = DEFAULT_REPLAY_BUDGET,
+  ) {
     if (!(Number.isInteger(max) && max >= 0)) throw new RangeError(`max followers must be an integer >= 0, got ${max}`);
+  }
+
+  /** Replayed records currently held for clients that have not taken them yet. */
+  get replayRecords(): number {
+    return this.replayHeld;
+  }
+
+  /** Takes up to `wanted` records of the replay budget; returns how many were granted. */
+  reserveReplay(wanted: number): number {
+    const granted = Math.max(0, Math.min(wanted, this.replayBudget - this.replayHeld));
+    this.replayHeld += granted;
+    return granted;
+  }
+
+  releaseReplay(n: number): void {
+    this.replayHeld = Math.max(0, this.replayHeld - n);
   }
 
   get size(): number {

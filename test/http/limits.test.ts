@@ -4,6 +4,7 @@
  * filtered /top bounded, request timeouts, and a stop that ends every stream
  * and connection at once (issue 9).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer, type ServerTimeouts } from '../../src/http/server.js';
@@ -19,6 +20,7 @@ let server: RunningServer | undefined;
 const clients: SseClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
+  for (const c of slowClients.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
   await server?.close();
   server = undefined;
 });
@@ -33,6 +35,30 @@ function follow(url: string, opts: { paused?: boolean } = {}): SseClient {
   clients.push(c);
   return c;
 }
+
+/**
+ * A client with a 4 kB receive buffer that reads nothing until go() (test/http/slow-client.py):
+ * unlike a paused Node.js socket, the kernel then holds only a few kB, so the server really waits.
+ */
+function slowClient(url: string, path: string): { sent: Promise<void>; go(readSeconds?: number): Promise<string>; kill(): void } {
+  const child = spawn('python3', [SLOW_CLIENT, new URL(url).port, path, '3'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  slowClients.push(child);
+  return {
+    sent: eventually(() => out.startsWith('sent'), 'slow client sent its request'),
+    async go() {
+      child.stdin!.write('go\n');
+      await exited;
+      return out;
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+const slowClients: ChildProcess[] = [];
+const SLOW_CLIENT = new URL('./slow-client.py', import.meta.url).pathname;
+const dataLines = (raw: string) => raw.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
 
 /** n distinct UDP flows (sport = base + i) */
 const flowsOf = (n: number, base = 1000) => Array.from({ length: n }, (_, i) => udp('10.0.0.1', '10.0.0.2', base + i, 53, 1, 100));
@@ -64,20 +90,50 @@ describe('SSE followers', () => {
     const t = await makeAgent({ storeSize: 20_000 });
     await t.poll(flowsOf(10_000));
     const url = await serve(t);
-    const c = follow(`${url}/api/v1/flows/stream?limit=10000`, { paused: true });
-    expect(await c.status).toBe(200);
+    const c = slowClient(url, '/api/v1/flows/stream?limit=10000');
+    await c.sent;
+    await eventually(() => server!.app.flowscopeStreams.size === 1, 'stream open');
     await sleep(300);
     const registry = server!.app.flowscopeStreams;
-    // the socket's own buffer plus one 64 KiB chunk, not the 4 MB of the replay
+    // the replay waits for the client (the kernel took what its socket buffers hold, ~2.5 MB here):
+    // the rest is not even serialized yet, and at most a chunk is queued in the process
+    expect(registry.replayRecords).toBeGreaterThan(500);
     expect(registry.buffered).toBeLessThan(200 * 1024);
     // records that arrive while the replay waits are sent after it, none lost, none twice
     await t.poll(flowsOf(5, 50_000));
-    c.resume();
-    await eventually(() => c.records().length >= 10_005, 'replay and live records', 20_000);
-    const got = c.records();
+    const got = dataLines(await c.go());
     expect(got.length).toBe(10_005);
     expect(got.slice(0, 10_000).map((r) => r.sport)).toEqual(Array.from({ length: 10_000 }, (_, i) => 1000 + i));
     expect(got.slice(10_000).map((r) => r.sport)).toEqual([50_000, 50_001, 50_002, 50_003, 50_004]);
+    expect(registry.replayRecords).toBe(0);
+  }, 30_000);
+
+  it('replays waiting for slow clients share a budget of held records: a replay beyond it is cut to its newest records, and says so', async () => {
+    const t = await makeAgent({ storeSize: 20_000 });
+    await t.poll(flowsOf(10_000));
+    const url = await serve(t, { replayBudget: 11_000 });
+    const registry = server!.app.flowscopeStreams;
+    const first = slowClient(url, '/api/v1/flows/stream?limit=10000');
+    await first.sent;
+    await eventually(() => registry.size === 1, 'first stream open');
+    await sleep(300);
+    const held = registry.replayRecords;
+    expect(held).toBeGreaterThan(500);
+    const second = slowClient(url, '/api/v1/flows/stream?limit=10000');
+    await second.sent;
+    await eventually(() => registry.size === 2, 'second stream open');
+    expect(registry.replayRecords).toBeLessThanOrEqual(11_000);
+    const [a, b] = await Promise.all([first.go(), second.go()]);
+    expect(dataLines(a)).toHaveLength(10_000);
+    expect(a).not.toMatch(/replay limited/);
+    const limited = /: replay limited to the newest (\d+) of 10000 records/.exec(b);
+    expect(limited).not.toBeNull();
+    const got = dataLines(b);
+    expect(got.length).toBe(Number(limited![1]));
+    expect(got.length).toBeLessThan(10_000);
+    // the newest ones, oldest first
+    expect(got.map((r) => r.sport)).toEqual(Array.from({ length: got.length }, (_, i) => 1000 + 10_000 - got.length + i));
+    expect(registry.replayRecords).toBe(0);
   }, 30_000);
 
   it('a client that does not keep up has records skipped, never more than the buffer bound queued, and is told how many', async () => {

@@ -86,22 +86,30 @@ class SseStream implements LiveStream {
     else this.cleanups.push(fn);
   }
 
-  /** Writes the replay (oldest first) under backpressure, then what arrived meanwhile. */
-  async replay(newestFirst: FlowRecord[]): Promise<void> {
+  /**
+   * Writes the replay (oldest first) under backpressure, then what arrived
+   * meanwhile. The records held count against the registry's replay budget
+   * (reserved by the caller) until they are written.
+   */
+  async replay(newestFirst: FlowRecord[], registry: StreamRegistry): Promise<void> {
     this.replaying = true;
     const slicer = new Slicer();
+    let i = newestFirst.length - 1;
     try {
-      let i = newestFirst.length - 1;
       while (i >= 0 && !this.closed) {
         let chunk = '';
+        const before = i;
         while (i >= 0 && chunk.length < CHUNK_BYTES) chunk += event(newestFirst[i--]);
-        // Let go of what is written: a paused client must not pin 10,000 records.
+        // Let go of what is written: a paused client must not pin the records it has been sent.
         newestFirst.length = i + 1;
+        registry.releaseReplay(before - i);
         // (writableNeedDrain: a test double of the response may answer false and never drain)
         if (!this.raw.write(chunk) && this.raw.writableNeedDrain) await this.drained();
         else await slicer.check();
       }
     } finally {
+      registry.releaseReplay(i + 1);
+      newestFirst.length = 0;
       this.replaying = false;
     }
     const queued = this.queued;
@@ -236,6 +244,10 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts:
       }
       // The snapshot and the subscription below are taken in one tick: no record is missed or sent twice.
       const replay = limit !== undefined || filter.sinceMs !== undefined ? flows.flows(filter, limit ?? MAX_LIMIT).flows : [];
+      // Replays waiting for slow clients hold their records: all together at most the registry's budget.
+      const asked = replay.length;
+      const granted = registry.reserveReplay(asked);
+      if (granted < asked) replay.length = granted; // the newest first
 
       reply.hijack();
       const raw = reply.raw;
@@ -250,10 +262,13 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts:
       const stream = new SseStream(raw, maxBuffered, stallMs, () => registry.delete(stream));
       registry.add(stream);
       raw.write(': flowscope stream\n\n');
+      if (granted < asked) {
+        raw.write(`: replay limited to the newest ${granted} of ${asked} records: other clients' replays hold the server's replay memory; /api/v1/flows has the rest\n\n`);
+      }
 
       if (filter.untilMs !== undefined && filter.untilMs <= now) {
         // Replay only: end once it is written.
-        await stream.replay(replay);
+        await stream.replay(replay, registry);
         stream.end();
         return;
       }
@@ -265,7 +280,7 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts:
         const until = setTimeout(() => stream.end(), filter.untilMs - now);
         stream.onEnd(() => clearTimeout(until));
       }
-      if (replay.length > 0) await stream.replay(replay);
+      if (replay.length > 0) await stream.replay(replay, registry);
     },
   );
 }
