@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,22 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
   return exports;
 }
 
+// The verifier gives up with EAGAIN when a signal is pending on the loading
+// thread, and libbpf retries only a few times: a stream of SIGHUPs (reloads)
+// or a SIGTERM during start-up would fail the load. Blocked on this thread,
+// the kernel hands process signals to another of Node's threads, and Node's
+// handlers run as usual; the mask is restored after the load.
+static int LoadBlockingSignals(flowscope_bpf* skel) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE, SIGALRM, SIGWINCH})
+    sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  int err = flowscope_bpf__load(skel);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return err;
+}
+
 // The maps that are pinned (all of the object's but .rodata, which holds only
 // the knobs fixed at load), by their pin name.
 struct PinnedMap {
@@ -103,7 +121,7 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   }
   if (!pin_dir.empty()) PreparePins(env, pin_dir);
 
-  err = flowscope_bpf__load(skel_);
+  err = LoadBlockingSignals(skel_);
   if (err) {
     SysError e;
     e.err = -err;

@@ -1,59 +1,18 @@
 #!/usr/bin/env node
 /**
- * flowscope command line: run | observe | top | interfaces | status | relay | detach.
- * Exit status: 0 ok, 1 runtime failure, 2 bad usage (one line on stderr).
+ * The flowscope command. It takes SIGHUP before anything else loads: Node's
+ * default for SIGHUP ends the process, and a reload sent while the agent
+ * starts (systemctl reload, a config-map watcher) must not kill it. The
+ * commands load after that (dispatch.ts).
  */
-import { interfaces, status } from './info.js';
-import { observe } from './observe.js';
-import { run, version } from './run.js';
-import { top } from './top.js';
-import { HELP, RuntimeFailure, UsageError } from './usage.js';
+import { holdEarlySignals } from './early-signals.js';
 
-type Command = (args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void) => Promise<void>;
-
-// The relay loads ioredis and the fleet view: only when asked for.
-const relay: Command = async (args, env, out) => (await import('./relay.js')).relay(args, env, out);
-
-// detach loads the native addon: only when asked for.
-const detach: Command = async (args, env, out) => (await import('./detach.js')).detach(args, env, out);
-
-const COMMANDS: Record<string, Command> = { run, observe, top, interfaces, status, relay, detach };
-
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const out = (text: string) => void process.stdout.write(text);
-  const [command, ...args] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    out(HELP.main + '\n');
-    return command === undefined ? 2 : 0;
-  }
-  if (command === '--version' || command === 'version') {
-    out(version() + '\n');
-    return 0;
-  }
-  const handler = COMMANDS[command];
-  try {
-    if (!handler) throw new UsageError(`unknown command "${command}"; use run, observe, top, interfaces, status, relay or detach`);
-    await handler(args, env, out);
-    return 0;
-  } catch (err) {
-    const line = (e: Error) => `flowscope: ${e.message.split('\n')[0]}\n`;
-    if (err instanceof UsageError) {
-      process.stderr.write(line(err));
-      return 2;
-    }
-    if (err instanceof RuntimeFailure) {
-      process.stderr.write(line(err));
-      return err.exitCode;
-    }
-    process.stderr.write(line(err as Error));
-    if (env.FLOWSCOPE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
-  }
-}
+holdEarlySignals();
 
 // Quietly stop when the reader goes away (flowscope observe | head).
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
 });
 
+const { main } = await import('./dispatch.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -12,6 +12,7 @@ import { InterfaceReconciler, isPattern, type ReconcileResult } from '../service
 import { createSinks } from '../service/sink-factory.js';
 import { SinkUnavailableError } from '../service/sink.js';
 import { openSource } from '../service/source-factory.js';
+import { takeEarlySighup } from './early-signals.js';
 import { HELP, RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
 export function version(): string {
@@ -70,6 +71,7 @@ class Signals {
     process.on('SIGTERM', this.stop);
     process.on('SIGINT', this.stop);
     process.on('SIGHUP', this.hup);
+    this.hupPending = takeEarlySighup();
   }
 
   setLog(log: Logger): void {
