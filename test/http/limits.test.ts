@@ -136,6 +136,22 @@ describe('SSE followers', () => {
     expect(registry.replayRecords).toBe(0);
   }, 30_000);
 
+  it('a client that reads nothing of its replay for stallMs is disconnected, and its replay memory and queued records released', async () => {
+    const t = await makeAgent({ storeSize: 20_000 });
+    await t.poll(flowsOf(10_000));
+    const url = await serve(t, { streamStallMs: 400, heartbeatMs: 50 });
+    const registry = server!.app.flowscopeStreams;
+    const c = slowClient(url, '/api/v1/flows/stream?limit=10000');
+    await c.sent;
+    await eventually(() => registry.size === 1 && registry.replayRecords > 0, 'replay waiting');
+    await t.poll(flowsOf(50, 50_000)); // queued behind the replay, within the budget
+    expect(registry.replayRecords).toBeGreaterThan(50);
+    await eventually(() => registry.size === 0, 'stalled replay dropped', 5000);
+    expect(registry.replayRecords).toBe(0);
+    expect(t.agent.store.subscribers).toBe(0);
+    c.kill();
+  }, 30_000);
+
   it('a client that does not keep up has records skipped, never more than the buffer bound queued, and is told how many', async () => {
     const t = await makeAgent({ storeSize: 5000 });
     const bound = 256 * 1024;

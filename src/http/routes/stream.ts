@@ -10,10 +10,13 @@
  * Limits (docs/api.md): at most `maxFollowers` streams at once (503 beyond);
  * the replay (up to 10,000 records) is written in chunks, each after the
  * socket has drained the previous one, and live records that arrive meanwhile
- * wait in a bounded queue; at most `maxBufferedBytes` (plus one chunk) is ever
- * queued in the process for one client; a client that has read nothing for
- * `stallMs` while its buffer is full is disconnected, so dead clients do not
- * hold follower slots. The registry ends every stream when the server stops.
+ * wait in a bounded queue; the records replays hold (and those queues) count
+ * against one budget for all streams, beyond which a replay is cut to its
+ * newest records; at most `maxBufferedBytes` (plus one chunk) is ever queued
+ * in the process for one client; a client that has read nothing for
+ * `stallMs` while its buffer is full (or its replay waits) is disconnected,
+ * so dead clients do not hold follower slots or replay memory. The registry
+ * ends every stream when the server stops.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -47,7 +50,7 @@ export function streamBufferDefault(maxFollowers: number): number {
 export const DEFAULT_STALL_MS = 60_000;
 /** Bytes of serialized events per write. */
 const CHUNK_BYTES = 64 * 1024;
-/** Live records held back while the replay is written; beyond, they are skipped (and counted). */
+/** Live records held back while the replay is written (they also count against the replay budget); beyond, skipped and counted. */
 const MAX_QUEUED_RECORDS = 10_000;
 
 const event = (r: FlowRecord): string => `data: ${JSON.stringify(r)}\n\n`;
@@ -64,6 +67,7 @@ class SseStream implements LiveStream {
 
   constructor(
     private readonly raw: ServerResponse,
+    private readonly registry: StreamRegistry,
     private readonly maxBuffered: number,
     private readonly stallMs: number,
     private readonly onClosed: () => void,
@@ -91,7 +95,8 @@ class SseStream implements LiveStream {
    * meanwhile. The records held count against the registry's replay budget
    * (reserved by the caller) until they are written.
    */
-  async replay(newestFirst: FlowRecord[], registry: StreamRegistry): Promise<void> {
+  async replay(newestFirst: FlowRecord[]): Promise<void> {
+    const registry = this.registry;
     this.replaying = true;
     const slicer = new Slicer();
     let i = newestFirst.length - 1;
@@ -104,8 +109,12 @@ class SseStream implements LiveStream {
         newestFirst.length = i + 1;
         registry.releaseReplay(before - i);
         // (writableNeedDrain: a test double of the response may answer false and never drain)
-        if (!this.raw.write(chunk) && this.raw.writableNeedDrain) await this.drained();
-        else await slicer.check();
+        if (!this.raw.write(chunk) && this.raw.writableNeedDrain) {
+          // waiting for the client: the heartbeat's stall check applies
+          this.stalledSince ??= performance.now();
+          await this.drained();
+          this.stalledSince = undefined;
+        } else await slicer.check();
       }
     } finally {
       registry.releaseReplay(i + 1);
@@ -113,6 +122,7 @@ class SseStream implements LiveStream {
       this.replaying = false;
     }
     const queued = this.queued;
+    registry.releaseReplay(this.queuedCount);
     this.queued = [];
     this.queuedCount = 0;
     for (const records of queued) this.push(records);
@@ -122,11 +132,17 @@ class SseStream implements LiveStream {
   push(records: FlowRecord[]): void {
     if (this.closed) return;
     if (this.replaying) {
-      if (this.queuedCount + records.length > MAX_QUEUED_RECORDS) this.skipped += records.length;
-      else {
-        this.queued.push(records);
-        this.queuedCount += records.length;
+      // Held until the replay is out: at most MAX_QUEUED_RECORDS here, and within the registry's replay budget.
+      if (this.queuedCount + records.length <= MAX_QUEUED_RECORDS) {
+        const granted = this.registry.reserveReplay(records.length);
+        if (granted === records.length) {
+          this.queued.push(records);
+          this.queuedCount += records.length;
+          return;
+        }
+        this.registry.releaseReplay(granted);
       }
+      this.skipped += records.length;
       return;
     }
     let i = 0;
@@ -160,6 +176,10 @@ class SseStream implements LiveStream {
   /** Every heartbeat: a comment when the line is idle; a client stalled too long is dropped. */
   heartbeat(): void {
     if (this.closed) return;
+    if (this.replaying) {
+      if (this.stalledSince !== undefined && performance.now() - this.stalledSince >= this.stallMs) this.destroy();
+      return;
+    }
     if (this.raw.writableLength > this.maxBuffered) {
       this.stalledSince ??= performance.now();
       if (performance.now() - this.stalledSince >= this.stallMs) this.destroy();
@@ -192,6 +212,7 @@ class SseStream implements LiveStream {
   private release(): void {
     if (this.closed) return;
     this.closed = true;
+    this.registry.releaseReplay(this.queuedCount);
     this.queued = [];
     this.queuedCount = 0;
     for (const fn of this.cleanups.splice(0)) fn();
@@ -259,28 +280,28 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts:
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const stream = new SseStream(raw, maxBuffered, stallMs, () => registry.delete(stream));
+      const stream = new SseStream(raw, registry, maxBuffered, stallMs, () => registry.delete(stream));
       registry.add(stream);
       raw.write(': flowscope stream\n\n');
       if (granted < asked) {
         raw.write(`: replay limited to the newest ${granted} of ${asked} records: other clients' replays hold the server's replay memory; /api/v1/flows has the rest\n\n`);
       }
 
+      const heartbeat = setInterval(() => stream.heartbeat(), heartbeatMs);
+      stream.onEnd(() => clearInterval(heartbeat));
       if (filter.untilMs !== undefined && filter.untilMs <= now) {
         // Replay only: end once it is written.
-        await stream.replay(replay, registry);
+        await stream.replay(replay);
         stream.end();
         return;
       }
       const stop = flows.follow(filter, (records) => stream.push(records));
       stream.onEnd(stop);
-      const heartbeat = setInterval(() => stream.heartbeat(), heartbeatMs);
-      stream.onEnd(() => clearInterval(heartbeat));
       if (filter.untilMs !== undefined) {
         const until = setTimeout(() => stream.end(), filter.untilMs - now);
         stream.onEnd(() => clearTimeout(until));
       }
-      if (replay.length > 0) await stream.replay(replay, registry);
+      if (replay.length > 0) await stream.replay(replay);
     },
   );
 }
