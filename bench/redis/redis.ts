@@ -16,12 +16,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AddressTable } from '../../src/service/address-table.js';
-import { RecordBatch } from '../../src/service/record-batch.js';
-import { packMeta, packPorts } from '../../src/service/tuple.js';
+import { AddressTable } from '../../src/flow/address-table.js';
+import { RecordBatch } from '../../src/flow/record-batch.js';
+import { packMeta, packPorts } from '../../src/flow/tuple.js';
 import { connectClient, createRedisClient } from '../../src/redis/connection.js';
 import { RedisStreamSink } from '../../src/redis/stream-sink.js';
-import { Relay } from '../../src/redis/relay.js';
+import { Relay } from '../../src/relay/relay.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 import { machineLine, median, writeSection } from '../results.js';
 

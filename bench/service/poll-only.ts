@@ -5,8 +5,8 @@
  * poll held the event loop without yielding (measured by a 1 ms interval timer).
  */
 import { parseArgs } from 'node:util';
-import { Agent } from '../../src/service/agent.js';
-import { SyntheticFlowSource } from '../../src/service/synthetic-source.js';
+import { Agent } from '../../src/agent/agent.js';
+import { SyntheticFlowSource } from '../../src/datapath/synthetic-source.js';
 
 const { values } = parseArgs({
   options: { flows: { type: 'string', default: '1000000' }, polls: { type: 'string', default: '22' }, phases: { type: 'boolean', default: false } },

@@ -15,11 +15,11 @@
 import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
-import { Agent } from '../../src/service/agent.js';
-import { SyntheticFlowSource } from '../../src/service/synthetic-source.js';
-import { startServer } from '../../src/http/server.js';
+import { Agent } from '../../src/agent/agent.js';
+import { SyntheticFlowSource } from '../../src/datapath/synthetic-source.js';
+import { startServer } from '../../src/api/server.js';
 import { machineLine, median, writeSection } from '../results.js';
-import { DEFAULT_COLLECTOR } from '../../src/service/collector.js';
+import { DEFAULT_COLLECTOR } from '../../src/engine/collector.js';
 
 const SLICE_MS = DEFAULT_COLLECTOR.sliceMs;
 
@@ -141,7 +141,7 @@ for (const r of load.results) console.log(`${r.name}: p50 ${r.p50} ms p99 ${r.p9
 const md = `## Service: poll, memory and HTTP with ${FLOWS.toLocaleString('en')} active flows
 
 Command: \`node --expose-gc --import tsx bench/service/service.ts --flows ${FLOWS} --duration ${DURATION}\` (bench/service/service.ts). ${machineLine()}.
-Synthetic source (src/service/synthetic-source.ts): every flow gets traffic on every drain, 65,536 source addresses; FlowBatch of the
+Synthetic source (src/datapath/synthetic-source.ts): every flow gets traffic on every drain, 65,536 source addresses; FlowBatch of the
 kernel's shape (flow identity as 12 key words per flow, which the flow table hashes; addresses as text, read for new flows only). "TS cost" is a poll's duration minus the drain's own duration:
 the flow table, the export of one record per flow to the store (and top-talkers buckets), the expiry sweep. The kernel drain of
 1M flows measured by the datapath bench above is ≈ 1000 ms (drain()), so the target (TS ≤ 0.5 × drain) is ≤ 500 ms.

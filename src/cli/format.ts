@@ -1,5 +1,5 @@
 /** Text output of the client commands. */
-import type { FlowRecord } from '../service/record.js';
+import type { FlowRecord } from '../flow/record.js';
 
 export function endpoint(address: string, port: number, proto: string): string {
   if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') return address;

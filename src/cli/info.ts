@@ -1,5 +1,5 @@
 /** flowscope interfaces / flowscope status. */
-import type { InterfaceReport } from '../service/interface-accounting.js';
+import type { InterfaceReport } from '../engine/interface-accounting.js';
 import { ApiClient, clientOptions } from './client.js';
 import { human, table } from './format.js';
 import { CLIENT_FLAG_OPTIONS, HELP, UsageError, parseCommandArgs } from './usage.js';

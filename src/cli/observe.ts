@@ -1,5 +1,5 @@
 /** flowscope observe: print flow records, or follow them (-f), like hubble observe. */
-import type { FlowRecord } from '../service/record.js';
+import type { FlowRecord } from '../flow/record.js';
 import { ApiClient, clientOptions } from './client.js';
 import { FILTER_FLAG_OPTIONS, filterQuery, positiveInt } from './filters.js';
 import { FLOW_TABLE_HEADER, compactLine, flowRow, table } from './format.js';

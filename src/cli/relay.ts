@@ -8,12 +8,12 @@
  * (/readyz 503 with the reason) and keeps reconnecting.
  */
 import { hostname } from 'node:os';
-import { formatDuration, parseDuration } from '../service/duration.js';
-import { DEFAULT_TOP } from '../service/top-windows.js';
-import { isLoopbackListen, parseListen, startServer } from '../http/server.js';
+import { formatDuration, parseDuration } from '../flow/duration.js';
+import { DEFAULT_TOP } from '../engine/top/top-windows.js';
+import { isLoopbackListen, parseListen, startServer } from '../api/server.js';
 import { createLogger } from '../log.js';
 import { RedisAuthError } from '../redis/connection.js';
-import { Relay } from '../redis/relay.js';
+import { Relay } from '../relay/relay.js';
 import { parseRedisUrl, RedisUrlError, type RedisTarget } from '../redis/url.js';
 import { version } from './run.js';
 import { RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';

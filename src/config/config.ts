@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { formatDuration, parseDuration } from '../service/duration.js';
-import { DEFAULT_EXPIRY } from '../service/expiry.js';
-import { DEFAULT_MEMORY_LIMIT, formatBytes, memoryBudget, parseBytes, possibleCpus, type MemoryBudget } from '../service/memory-budget.js';
-import { DEFAULT_TOP } from '../service/top-windows.js';
-import { isLoopbackListen, parseListen } from '../http/server.js';
+import { formatDuration, parseDuration } from '../flow/duration.js';
+import { DEFAULT_EXPIRY } from '../engine/expiry.js';
+import { DEFAULT_MEMORY_LIMIT, formatBytes, memoryBudget, parseBytes, possibleCpus, type MemoryBudget } from '../engine/memory-budget.js';
+import { DEFAULT_TOP } from '../engine/top/top-windows.js';
+import { isLoopbackListen, parseListen } from '../api/server.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
 import { redactUrl, redisUrlProblem } from '../redis/url.js';
 

@@ -5,7 +5,7 @@
  * of a million flows creates no object per flow.
  */
 import type { Direction, FlowBatch } from './types.js';
-import { formatIPv4, formatIPv6 } from './address.js';
+import { formatIPv4, formatIPv6 } from '../lib/ip.js';
 import { FLOW_IDENTITY_BYTES, FLOW_KEY, FLOW_VALUE } from './layout.js';
 
 const KEY_U32 = FLOW_KEY.size / 4; // = KEY_WORDS in types.ts
@@ -86,6 +86,9 @@ export class KernelFlowBatch implements FlowBatch {
   }
   tcpFlags(i: number): number {
     return this.value16[i * VALUE_U16 + FLOW_VALUE.tcp_flags / 2];
+  }
+  cgroupId(i: number): number {
+    return this.u64(i, FLOW_VALUE.cgroup_id);
   }
   firstSeenMs(i: number): number {
     return this.anchorMs - (this.anchorMonoNs - this.u64(i, FLOW_VALUE.first_seen_ns)) / 1e6;

@@ -33,6 +33,8 @@ export interface KernelFlowSourceOptions {
   pinDir?: string;
   /** flow entries per batch of the map walk (tests make it small) */
   drainBatch?: number;
+  /** attribute each new flow entry to the cgroup of its local socket (default true) */
+  attribution?: boolean;
 }
 
 export const FLOW_MAP_ENTRIES_MIN = 16;
@@ -108,7 +110,7 @@ export class KernelFlowSource implements FlowSource {
     try {
       this.native = new Datapath({
         flowMapEntries: this.flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms: options.loadBenchPrograms ?? false,
-        pinDir: options.pinDir ?? '', drainBatch,
+        pinDir: options.pinDir ?? '', drainBatch, attribution: options.attribution ?? true,
       });
     } catch (err) {
       if ((err as NativeError).code === 'EOWNED') throw new PinnedStateOwnedError((err as Error).message);

@@ -9,7 +9,7 @@ export const FLOW_KEY = {
 } as const;
 
 export const FLOW_VALUE = {
-  size: 40, packets: 0, bytes: 8, first_seen_ns: 16, last_seen_ns: 24, tcp_flags: 32, pad: 34,
+  size: 48, packets: 0, bytes: 8, first_seen_ns: 16, last_seen_ns: 24, tcp_flags: 32, pad: 34, cgroup_id: 40,
 } as const;
 
 export const IFACE_KEY = { size: 8, ifindex: 0, direction: 4, gen: 5, pad: 6 } as const;

@@ -15,6 +15,8 @@ export interface NativeDatapathOptions {
   pinDir: string;
   /** flow entries per lookup_and_delete_batch call (tests make it small) */
   drainBatch: number;
+  /** take the cgroup of each new flow entry's local socket (flow_value.cgroup_id) */
+  attribution: boolean;
 }
 
 export type NativeHook = 'tc-ingress' | 'tc-egress' | 'xdp';

@@ -45,6 +45,13 @@ export interface FlowBatch {
   bytes(i: number): number;
   /** union of TCP flag bits (FIN=1 … CWR=128, NS=256) */
   tcpFlags(i: number): number;
+  /**
+   * cgroup v2 id (the cgroup directory's inode number) of the local socket the
+   * flow belongs to, taken when the kernel created the flow's entry; 0 when
+   * there is none (forwarded traffic) or attribution is off. Sources without
+   * sockets (the synthetic one) may leave it out.
+   */
+  cgroupId?(i: number): number;
   /** wall-clock time (ms since the epoch) of the first / last frame in this delta */
   firstSeenMs(i: number): number;
   lastSeenMs(i: number): number;

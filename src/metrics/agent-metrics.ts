@@ -8,10 +8,10 @@
  */
 import client from 'prom-client';
 import { FAILURE_NAMES, type FailureName } from '../datapath/types.js';
-import type { CollectorListener, PollReport } from '../service/collector.js';
-import { EXPIRY_REASONS, type ExpiryReason } from '../service/expiry.js';
-import type { InterfaceReport } from '../service/interface-accounting.js';
-import type { SinkStatus } from '../service/sink.js';
+import type { CollectorListener, PollReport } from '../engine/collector.js';
+import { EXPIRY_REASONS, type ExpiryReason } from '../engine/expiry.js';
+import type { InterfaceReport } from '../engine/interface-accounting.js';
+import type { SinkStatus } from '../engine/sink.js';
 
 /** What the metrics read from the agent at scrape time. */
 export interface MetricsSource {

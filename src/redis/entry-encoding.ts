@@ -13,11 +13,10 @@
  * buffered record costs one flat string. The relay decodes entries back into
  * the packed columns the service's record store uses.
  */
-import type { RecordBatch } from '../service/record-batch.js';
-import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES, isIcmp } from '../service/protocols.js';
-import { metaDirection, metaFamily, metaIcmpCode, metaIcmpType, metaProto, packMeta, packPorts, portsDport, portsSport } from '../service/tuple.js';
-import { parseIp } from '../service/ip.js';
-import { formatIPv4, formatIPv6 } from '../datapath/address.js';
+import type { RecordBatch } from '../flow/record-batch.js';
+import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES, isIcmp } from '../flow/protocols.js';
+import { metaDirection, metaFamily, metaIcmpCode, metaIcmpType, metaProto, packMeta, packPorts, portsDport, portsSport } from '../flow/tuple.js';
+import { formatIPv4, formatIPv6, parseIp } from '../lib/ip.js';
 
 /** RESP bulk string of an ASCII text. */
 const bulkAscii = (s: string): string => `$${s.length}\r\n${s}\r\n`;

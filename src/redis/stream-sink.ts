@@ -32,9 +32,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Pipeline } from 'ioredis';
-import type { InterfaceReport } from '../service/interface-accounting.js';
-import type { RecordBatch } from '../service/record-batch.js';
-import type { RecordSink, SinkStatus } from '../service/sink.js';
+import type { InterfaceReport } from '../engine/interface-accounting.js';
+import type { RecordBatch } from '../flow/record-batch.js';
+import type { RecordSink, SinkStatus } from '../engine/sink.js';
 import { describeError, isReady, type RedisClient } from './connection.js';
 import { DEFAULT_BATCH_SIZE } from './defaults.js';
 import { EntryEncoder } from './entry-encoding.js';

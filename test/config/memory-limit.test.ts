@@ -9,7 +9,7 @@ import {
   memoryBudget,
   parseBytes,
   possibleCpus,
-} from '../../src/service/memory-budget.js';
+} from '../../src/engine/memory-budget.js';
 
 const MiB = 1024 * 1024;
 const resolve = (flags: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}, cpus = 2) =>

@@ -72,7 +72,9 @@ describe.skipIf(skip)('struct layout', () => {
     expect(v.readBigUInt64LE(FLOW_VALUE.first_seen_ns) > 0n).toBe(true);
     expect(v.readBigUInt64LE(FLOW_VALUE.last_seen_ns) >= v.readBigUInt64LE(FLOW_VALUE.first_seen_ns)).toBe(true);
     expect(v.readUInt16LE(FLOW_VALUE.tcp_flags)).toBe(0x3);
-    expect(v.subarray(FLOW_VALUE.pad, FLOW_VALUE.size).every((b) => b === 0)).toBe(true);
+    expect(v.subarray(FLOW_VALUE.pad, FLOW_VALUE.cgroup_id).every((b) => b === 0)).toBe(true);
+    // A crafted frame has no local socket: no cgroup.
+    expect(v.readBigUInt64LE(FLOW_VALUE.cgroup_id)).toBe(0n);
 
     const i = raw.ifaces.subarray(0, IFACE_RECORD.size);
     expect(raw.ifaceCount).toBe(1);

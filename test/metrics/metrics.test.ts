@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { makeAgent, makeApp, udp } from '../service/fixture.js';
+import { makeAgent, makeApp, udp } from '../helpers/agent-fixture.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 

@@ -11,7 +11,7 @@ import { connectClient, createRedisClient } from '../../src/redis/connection.js'
 import { flowsKey, writerKey } from '../../src/redis/keys.js';
 import { RedisStreamSink } from '../../src/redis/stream-sink.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
-import { makeAgent, T0, udp, type TestAgent } from '../service/fixture.js';
+import { makeAgent, T0, udp, type TestAgent } from '../helpers/agent-fixture.js';
 import { destroyRedis, startRedis, type RedisServer } from './redis-server.js';
 
 let server: RedisServer;

@@ -10,7 +10,7 @@ import { createRedisClient, connectClient, type RedisClient } from '../../src/re
 import { RedisStreamSink } from '../../src/redis/stream-sink.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 import { flowsKey, interfacesKey, NODES_KEY } from '../../src/redis/keys.js';
-import { makeAgent, udp, type TestAgent } from '../service/fixture.js';
+import { makeAgent, udp, type TestAgent } from '../helpers/agent-fixture.js';
 import { destroyRedis, startRedis, type RedisServer } from './redis-server.js';
 
 let server: RedisServer;

@@ -137,8 +137,8 @@ describe.skipIf(skip)('dashboard on a real agent with real traffic', () => {
       base = proxy.url;
     } else if (page.status !== 200 || !(page.headers.get('content-type') ?? '').startsWith('text/html')) {
       throw new Error(
-        `the agent does not serve the dashboard at / (HTTP ${page.status}): register the plugin in src/http/app.ts: ` +
-          `await app.register(dashboard) with import dashboard from '../web/plugin.js'`,
+        `the agent does not serve the dashboard at / (HTTP ${page.status}): register the plugin in src/api/app.ts: ` +
+          `await app.register(dashboard) with import dashboard from './plugin.js'`,
       );
     }
     b = await launch({ colorScheme: 'light', viewport: { width: 1440, height: 1000 } });

@@ -1,0 +1,54 @@
+/**
+ * Builds the Redis streams sink from the agent's sink options: parses the URL,
+ * connects, and sorts start-up failures into the two kinds the agent treats
+ * differently:
+ *
+ * - the user's mistake (malformed URL, wrong password or ACL user): a
+ *   SinkUnavailableError, and `flowscope run` exits 2 with one line;
+ * - Redis not reachable yet: the agent starts anyway, degraded. The sink
+ *   buffers, its status says why, and it writes the backlog once Redis answers.
+ */
+import { SinkUnavailableError, type SinkOptions } from '../engine/sink.js';
+import { connectClient, createRedisClient, RedisAuthError, RedisUnreachableError } from '../redis/connection.js';
+import { DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
+import { RedisStreamSink } from '../redis/stream-sink.js';
+import { parseRedisUrl, RedisUrlError, type RedisTarget } from '../redis/url.js';
+
+const CONNECT_WAIT_MS = 3000;
+
+export async function createRedisSink(options: SinkOptions & { redisUrl: string }): Promise<RedisStreamSink> {
+  let target: RedisTarget;
+  try {
+    target = parseRedisUrl(options.redisUrl);
+  } catch (err) {
+    if (err instanceof RedisUrlError) throw new SinkUnavailableError(`--redis: ${err.message}`);
+    throw err;
+  }
+  let client;
+  try {
+    client = createRedisClient(target, { connectionName: `flowscope-agent-${options.node}` });
+  } catch (err) {
+    throw new SinkUnavailableError(`--redis ${target.redacted}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const sink = new RedisStreamSink({
+    node: options.node,
+    client,
+    url: target.redacted,
+    maxLen: options.redisMaxLen ?? 1_000_000,
+    bufferRecords: options.redisBuffer ?? DEFAULT_BUFFER_RECORDS,
+    batchSize: options.redisBatch,
+    interfaces: options.interfaces,
+    log: options.log,
+  });
+  try {
+    await connectClient(client, CONNECT_WAIT_MS);
+  } catch (err) {
+    if (err instanceof RedisAuthError) {
+      await sink.close();
+      throw new SinkUnavailableError(`--redis ${target.redacted}: ${err.message}`);
+    }
+    if (!(err instanceof RedisUnreachableError)) throw err;
+    options.log?.warn({ redis: target.redacted, reason: err.message }, 'redis sink: Redis is not reachable; starting degraded, records are buffered until it is');
+  }
+  return sink;
+}

@@ -1,0 +1,111 @@
+/**
+ * What the HTTP API needs, as interfaces: the agent implements them from its
+ * in-memory state, and a relay can implement them from records read out of
+ * Redis. The HTTP app depends on these only, never on the collector.
+ */
+import type { FlowFilter } from '../flow/filter.js';
+import type { InterfaceReport } from '../engine/interface-accounting.js';
+import type { FlowRecord } from '../flow/record.js';
+import type { FlowPage } from '../engine/record-store.js';
+import type { SinkStatus } from '../engine/sink.js';
+import type { TopAnswer, TopQuery } from '../engine/top/top-windows.js';
+
+export interface FlowQueryService {
+  /** Recent records matching `filter`, newest first, at most `limit`. */
+  flows(filter: FlowFilter, limit: number): FlowPage;
+  /**
+   * Calls `onRecords` with each new group of matching records, oldest first,
+   * as they arrive. Returns the function that stops it.
+   */
+  follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void;
+}
+
+export interface TopQueryService {
+  /** longest window a query may ask for */
+  readonly horizonMs: number;
+  /** window granularity */
+  readonly bucketMs: number;
+  /** most entries a query may ask for */
+  readonly maxK: number;
+  /** May answer later: a filtered query over many buckets is time-sliced (TopWindows.topSliced). */
+  top(q: TopQuery): TopAnswer | Promise<TopAnswer>;
+}
+
+export interface InterfaceQueryService {
+  interfaces(): InterfaceReport[];
+}
+
+export interface AttachmentStatus {
+  iface: string;
+  ifindex: number;
+  hook: string;
+  tcMechanism?: string;
+}
+
+/** Like Hubble's ServerStatus, plus the contract's fields. */
+export interface AgentStatus {
+  node: string;
+  version: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  interfaces: AttachmentStatus[];
+  flowsTracked: number;
+  mapCapacity: number;
+  /** flows in the last drained generation / mapCapacity */
+  mapFill: number;
+  overflowPackets: number;
+  overflowBytes: number;
+  otherPackets: number;
+  otherBytes: number;
+  pollIntervalMs: number;
+  polls: number;
+  pollErrors: number;
+  /** drains that returned part of the counters because a step failed; the rest came with a later drain */
+  partialDrains: number;
+  /** pinned state (kernel source): where, and what this agent took over at start */
+  pinned: PinnedStatus | null;
+  lastPollAt: string | null;
+  lastPollDurationMs: number | null;
+  lastDrainDurationMs: number | null;
+  lastError: string | null;
+  recordsExported: number;
+  sinks: SinkStatus[];
+  store: { records: number; capacity: number; seen: number; lost: number };
+  flowsExpired: Record<string, number>;
+  datapathFailures: Record<string, number>;
+  top: { bucketMs: number; horizonMs: number; buckets: number };
+}
+
+export interface PinnedStatus {
+  dir: string;
+  adopted: boolean;
+  adoptedInterfaces: string[];
+  /** ISO time where this agent's first interval started (the previous agent's last drain) */
+  resumedFrom: string | null;
+  /** drains the previous agent read but never saw exported (killed in between): their records may be missing downstream */
+  unconfirmedDrains: number;
+  problems: string[];
+  /** whether a stop leaves the programs attached for the next agent */
+  keepAttached: boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
+export interface StatusService {
+  status(): AgentStatus;
+  readiness(): Readiness;
+}
+
+/** Everything the HTTP app serves. */
+export interface ApiServices {
+  flows: FlowQueryService;
+  top: TopQueryService;
+  interfaces: InterfaceQueryService;
+  status: StatusService;
+  /** Prometheus text exposition and its content type */
+  metrics: { contentType: string; render(): Promise<string> };
+}

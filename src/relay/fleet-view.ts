@@ -1,0 +1,239 @@
+/**
+ * The fleet as the relay sees it: the records of every node read from Redis,
+ * kept in the service's own structures so that the HTTP API is answered by
+ * the same code as on an agent:
+ *
+ * - one RecordStore per node (a store is one node's ring; /flows merges the
+ *   stores' answers newest first, `node=` picks stores);
+ * - one TopWindows over all nodes, fed by slot through a RelayFlowTable, with
+ *   the `node` dimension and filter;
+ * - each node's per-interface counters, as its agent published them.
+ *
+ * Entries arrive as decoded stream entries; consecutive entries of one node
+ * and one export interval become one RecordBatch, which is what the store
+ * and the top windows take.
+ */
+import { AddressTable } from '../flow/address-table.js';
+import type { FlowFilter } from '../flow/filter.js';
+import type { InterfaceReport } from '../engine/interface-accounting.js';
+import type { FlowQueryService, InterfaceQueryService, TopQueryService } from '../api/queries.js';
+import type { FlowRecord } from '../flow/record.js';
+import { RecordBatch } from '../flow/record-batch.js';
+import { RecordStore, type FlowPage } from '../engine/record-store.js';
+import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../engine/top/top-windows.js';
+import type { DecodedEntry } from '../redis/entry-encoding.js';
+import { RelayFlowTable } from './relay-flow-table.js';
+
+export interface FleetViewOptions {
+  /** records kept per node for /api/v1/flows */
+  storeSize: number;
+  top?: Partial<TopConfig>;
+  maxTopK?: number;
+  /** flow slots unused this long are forgotten */
+  flowIdleMs?: number;
+  /** wall clock (default Date.now) */
+  clock?: () => number;
+  /**
+   * monotonic clock (ms) for the top-talkers buckets and slot expiry; default
+   * a real one, or `clock` when only that is given (tests drive one clock)
+   */
+  monoClock?: () => number;
+}
+
+/** A node's interface counters as its agent published them, with the node name. */
+export type NodeInterfaceReport = InterfaceReport & { node: string; at?: string };
+
+export class NodeView {
+  readonly store: RecordStore;
+  readonly batch: RecordBatch;
+  readonly ifaceNames = new Map<number, string>();
+  /** virtual interface index (fleet-wide) by this node's ifindex */
+  readonly vifOf = new Map<number, number>();
+  interfaces: NodeInterfaceReport[] = [];
+  entries = 0;
+  lastId: string | null = null;
+  lastRecordEndMs: number | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly id: number,
+    addresses: AddressTable,
+    storeSize: number,
+  ) {
+    const namer = (ifindex: number): string => this.ifaceNames.get(ifindex) ?? `if${ifindex}`;
+    this.store = new RecordStore(storeSize, addresses, namer, name);
+    this.batch = new RecordBatch(BATCH_CAPACITY, addresses, namer, name);
+  }
+}
+
+const BATCH_CAPACITY = 4096;
+
+interface Follower {
+  filter: FlowFilter;
+  onRecords: (records: FlowRecord[]) => void;
+  stops: (() => void)[];
+}
+
+export class FleetView implements FlowQueryService, TopQueryService, InterfaceQueryService {
+  readonly addresses = new AddressTable();
+  readonly nodes = new Map<string, NodeView>();
+  private readonly nodeNames: string[] = [];
+  private readonly vifNames: string[] = [];
+  readonly flows_: RelayFlowTable;
+  readonly topWindows: TopWindows;
+  readonly maxK: number;
+  private readonly clock: () => number;
+  private readonly followers = new Set<Follower>();
+  entries = 0;
+
+  constructor(readonly options: FleetViewOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.maxK = options.maxTopK ?? 1000;
+    this.flows_ = new RelayFlowTable(this.addresses, this.nodeNames);
+    const mono = options.monoClock ?? (options.clock ? undefined : monotonicNow);
+    this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.flows_, (vif) => this.vifNames[vif] ?? `if${vif}`, this.clock, this.flows_, mono);
+    const idleMs = options.flowIdleMs ?? 2 * this.topWindows.config.bucketMs;
+    // Slot use is stamped on the monotonic timeline: a wall-clock step neither frees nor pins slots.
+    this.topWindows.onBucketClosed = () => this.flows_.releaseIdle(this.topWindows.timelineNow() - idleMs);
+  }
+
+  /** The view of a node, created on first use. */
+  node(name: string): NodeView {
+    let view = this.nodes.get(name);
+    if (!view) {
+      view = new NodeView(name, this.nodeNames.length, this.addresses, this.options.storeSize);
+      this.nodeNames.push(name);
+      this.nodes.set(name, view);
+      for (const f of this.followers) this.followNode(f, view);
+    }
+    return view;
+  }
+
+  private vif(node: NodeView, ifindex: number, iface: string): number {
+    let vif = node.vifOf.get(ifindex);
+    if (vif === undefined) {
+      vif = this.vifNames.length;
+      this.vifNames.push(iface);
+      node.vifOf.set(ifindex, vif);
+    }
+    if (node.ifaceNames.get(ifindex) !== iface) {
+      // first sight, or the interface was renamed on the node
+      node.ifaceNames.set(ifindex, iface);
+      this.vifNames[vif] = iface;
+    }
+    return vif;
+  }
+
+  /**
+   * Adds decoded entries of one node, in stream order. `ids` are their stream
+   * IDs (the last one is remembered for the status).
+   */
+  async ingest(nodeName: string, entries: DecodedEntry[], lastId: string): Promise<void> {
+    const node = this.node(nodeName);
+    const batch = node.batch;
+    const now = this.topWindows.timelineNow();
+    batch.count = 0;
+    for (const e of entries) {
+      if (batch.count > 0 && (batch.count === batch.capacity || e.startMs !== batch.startMs || e.endMs !== batch.endMs)) await this.writeBatch(node);
+      if (batch.count === 0) {
+        batch.startMs = e.startMs;
+        batch.endMs = e.endMs;
+      }
+      const vif = this.vif(node, e.ifindex, e.iface);
+      const slot = this.flows_.slot(node.id, vif, e.meta, e.ports, e.src, e.dst, now);
+      const i = batch.count++;
+      batch.flowId[i] = slot;
+      batch.ifindex[i] = e.ifindex;
+      batch.meta[i] = e.meta;
+      batch.ports[i] = e.ports;
+      batch.srcId[i] = this.flows_.srcId(slot);
+      batch.dstId[i] = this.flows_.dstId(slot);
+      batch.packets[i] = e.packets;
+      batch.bytes[i] = e.bytes;
+      batch.tcpFlags[i] = e.tcpFlags;
+      batch.firstSeen[i] = e.firstSeenMs;
+      batch.lastSeen[i] = e.lastSeenMs;
+    }
+    if (batch.count > 0) await this.writeBatch(node);
+    node.entries += entries.length;
+    this.entries += entries.length;
+    node.lastId = lastId;
+  }
+
+  private async writeBatch(node: NodeView): Promise<void> {
+    const batch = node.batch;
+    node.store.write(batch);
+    await this.topWindows.add(batch);
+    node.lastRecordEndMs = batch.endMs;
+    batch.count = 0;
+  }
+
+  /** Lets wall time close top-talkers buckets even when no entry arrives. */
+  advance(): Promise<void> {
+    return this.topWindows.advance(this.clock());
+  }
+
+  private selected(filter: FlowFilter): NodeView[] {
+    if (filter.node === undefined) return [...this.nodes.values()];
+    const one = this.nodes.get(filter.node);
+    return one ? [one] : [];
+  }
+
+  flows(filter: FlowFilter, limit: number): FlowPage {
+    const pages = this.selected(filter).map((n) => n.store.query(filter, limit));
+    if (pages.length === 1) return pages[0];
+    let total = 0;
+    const all: FlowRecord[] = [];
+    for (const p of pages) {
+      total += p.total;
+      for (const r of p.flows) all.push(r);
+    }
+    // ISO times of one format compare as strings; newest first, then by node for a stable order.
+    all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    const flows = all.slice(0, limit);
+    return { flows, total, truncated: total > flows.length };
+  }
+
+  follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
+    const f: Follower = { filter, onRecords, stops: [] };
+    this.followers.add(f);
+    for (const node of this.selected(filter)) this.followNode(f, node);
+    return () => {
+      if (!this.followers.delete(f)) return;
+      for (const stop of f.stops) stop();
+    };
+  }
+
+  private followNode(f: Follower, node: NodeView): void {
+    if (f.filter.node !== undefined && f.filter.node !== node.name) return;
+    const matcher = node.store.compile(f.filter);
+    f.stops.push(
+      node.store.onAppend((from, to) => {
+        const seqs = node.store.matching(f.filter, from, to, matcher);
+        if (seqs.length > 0) f.onRecords(seqs.map((seq) => node.store.recordAt(seq)));
+      }),
+    );
+  }
+
+  get followerCount(): number {
+    return this.followers.size;
+  }
+
+  get horizonMs(): number {
+    return this.topWindows.config.horizonMs;
+  }
+
+  get bucketMs(): number {
+    return this.topWindows.config.bucketMs;
+  }
+
+  top(q: TopQuery): Promise<TopAnswer> {
+    return this.topWindows.topSliced(q);
+  }
+
+  interfaces(): NodeInterfaceReport[] {
+    const out: NodeInterfaceReport[] = [];
+    for (const node of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) out.push(...node.interfaces);
+    return out;
+  }
+}
