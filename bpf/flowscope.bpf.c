@@ -10,9 +10,10 @@
  * may make to a packet is bpf_skb_pull_data() when a TC frame's headers are
  * not in the linear area, which moves bytes without changing them.
  *
- * Only uapi structures are read (no kernel-internal struct), so the object
- * needs no CO-RE relocations and loads unchanged on any kernel with the
- * helpers it calls (>= 5.15).
+ * Packets are parsed from uapi structures only. Attribution (the cgroup of a
+ * flow's local socket, taken once per flow entry) reads three kernel fields
+ * through CO-RE relocations against the running kernel's BTF (struct sock ->
+ * cgroup -> kernfs id); everything else needs no BTF. Kernel >= 5.15.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -22,9 +23,35 @@
 #include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include "flowscope.h"
 
 #define EEXIST 17
+
+/*
+ * The kernel structures attribution reads, as far as it reads them: CO-RE
+ * finds the real offsets in the running kernel's BTF at load.
+ */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+struct sock {
+	struct sock_cgroup_data sk_cgrp_data;
+} __attribute__((preserve_access_index));
+struct tcp_sock;
+struct udp6_sock;
+
+/* Casts a socket from a lookup to the kernel's struct sock (kernel >= 6.2);
+ * weak: on older kernels it is NULL and TCP and IPv6 UDP sockets go through
+ * bpf_skc_to_tcp_sock / bpf_skc_to_udp6_sock instead (IPv4 UDP sockets are
+ * then not attributed). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* IPv6 extension headers the parser steps over before it gives up
  * (FAIL_IPV6_EXT_LIMIT). Eight covers every chain RFC 8200 recommends. */
@@ -32,6 +59,9 @@
 /* How many bytes a TC program pulls into the linear area when the headers it
  * needs are in paged fragments. */
 #define TC_PULL_LEN 128
+
+#define AF_INET 2
+#define AF_INET6 10
 
 #ifndef IPPROTO_MH
 #define IPPROTO_MH 135
@@ -43,6 +73,10 @@
  * that many distinct flows. 0 in production, where the verifier removes the
  * code. */
 const volatile __u32 bench_flow_spread = 0;
+
+/* Knob (set between open and load): attribute flows to the cgroup of their
+ * local socket (--attribution). Off, the verifier removes the code. */
+const volatile __u8 attribution = 1;
 
 /* Generation the programs count into (0 or 1). Written by user space through
  * the mmap of .bss; read once per frame. See native/drain.cc. */
@@ -113,6 +147,21 @@ struct {
 	__type(key, struct iface_key);
 	__type(value, struct iface_value);
 } iface_stats SEC(".maps");
+
+/*
+ * local_addrs: the addresses of the interfaces of the agent's network
+ * namespace, kept by user space (native/datapath.cc, setLocalAddresses).
+ * Key: struct local_addr. Value: __u8, unused (presence is what counts).
+ * Read only when a new ingress flow finds a socket bound to the wildcard
+ * address: such a socket would also match traffic the host forwards to its
+ * port, and that traffic has no local socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct local_addr);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
 
 /*
  * failures: datapath events by kind.
@@ -387,6 +436,89 @@ static __always_inline void add_to_flow(struct flow_value *fv, __u64 len, __u64 
 	fv->tcp_flags |= tcp_flags;
 }
 
+/* Where a frame was seen: which socket, if any, a new flow entry belongs to. */
+enum hook_kind {
+	HOOK_TC_INGRESS,
+	HOOK_TC_EGRESS,
+	HOOK_XDP,
+};
+
+static __always_inline __u64 sock_cgroup_id(struct bpf_sock *bsk)
+{
+	struct sock *sk = 0;
+	struct cgroup *cg;
+
+	if (bpf_rdonly_cast)
+		sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
+	else if (bsk->protocol == IPPROTO_TCP)
+		sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
+	else
+		sk = (struct sock *)bpf_skc_to_udp6_sock(bsk);
+	if (!sk)
+		return 0;
+	cg = sk->sk_cgrp_data.cgroup;
+	if (!cg)
+		return 0;
+	return cg->kn->id;
+}
+
+/* Whether a socket found for an ingress frame really is the frame's
+ * destination: bound to an address (the lookup then matched it), or bound to
+ * the wildcard and the frame is addressed to one of the host's addresses. */
+static __always_inline int delivers_locally(struct bpf_sock *sk, struct flow_key *key)
+{
+	struct local_addr la = { .family = key->family };
+
+	if (sk->src_ip4 || sk->src_ip6[0] || sk->src_ip6[1] || sk->src_ip6[2] || sk->src_ip6[3])
+		return 1;
+	__builtin_memcpy(la.addr, key->dst, 16);
+	return bpf_map_lookup_elem(&local_addrs, &la) != 0;
+}
+
+/*
+ * The cgroup v2 id of the local socket a new flow entry belongs to, or 0.
+ * Egress: the skb's own socket (0 for forwarded traffic, which has none).
+ * Ingress: the socket the stack will deliver to, found by lookup; a socket
+ * bound to the wildcard counts only for a destination that is one of the
+ * host's addresses, so that forwarded traffic to its port is not claimed.
+ * Runs once per flow entry and generation, never per packet.
+ */
+static __always_inline __u64 flow_cgroup(void *ctx, enum hook_kind hook, struct flow_key *key)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	__u32 tuple_len;
+	__u64 id = 0;
+
+	if (hook == HOOK_TC_EGRESS)
+		return bpf_skb_cgroup_id(ctx);
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+		return 0;
+	if (key->family == 4) {
+		__builtin_memcpy(&tuple.ipv4.saddr, key->src, 4);
+		__builtin_memcpy(&tuple.ipv4.daddr, key->dst, 4);
+		tuple.ipv4.sport = bpf_htons(key->sport);
+		tuple.ipv4.dport = bpf_htons(key->dport);
+		tuple_len = sizeof(tuple.ipv4);
+	} else {
+		__builtin_memcpy(tuple.ipv6.saddr, key->src, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, key->dst, 16);
+		tuple.ipv6.sport = bpf_htons(key->sport);
+		tuple.ipv6.dport = bpf_htons(key->dport);
+		tuple_len = sizeof(tuple.ipv6);
+	}
+	if (key->proto == IPPROTO_TCP)
+		sk = bpf_sk_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_udp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	if (delivers_locally(sk, key))
+		id = sock_cgroup_id(sk);
+	bpf_sk_release(sk);
+	return id;
+}
+
 /*
  * Counts one frame whose parse is done, in exactly one place: its flow entry,
  * or the interface's other_* (not a flow) or overflow_* (flow map full).
@@ -394,7 +526,7 @@ static __always_inline void add_to_flow(struct flow_value *fv, __u64 len, __u64 
  * (tick resolution, 1-4 ms): bpf_ktime_get_ns() alone would cost more than
  * all the rest of the program.
  */
-static __always_inline void count_frame(__u32 ifindex, __u8 direction, __u64 len,
+static __always_inline void count_frame(void *ctx, enum hook_kind hook, __u32 ifindex, __u8 direction, __u64 len,
 					struct flow_key *key, struct parse_result *res)
 {
 	__u32 gen = *(volatile __u32 *)&active_gen & 1;
@@ -435,7 +567,11 @@ static __always_inline void count_frame(__u32 ifindex, __u8 direction, __u64 len
 			.last_seen_ns = now,
 			.tcp_flags = res->tcp_flags,
 		};
-		long err = bpf_map_update_elem(flows, key, &nv, BPF_NOEXIST);
+		long err;
+
+		if (attribution)
+			nv.cgroup_id = flow_cgroup(ctx, hook, key);
+		err = bpf_map_update_elem(flows, key, &nv, BPF_NOEXIST);
 
 		if (!err)
 			return;
@@ -453,7 +589,7 @@ overflow:
 	count_unflowed(ifindex, direction, gen, len, 1);
 }
 
-static __always_inline void count_skb(struct __sk_buff *skb, __u8 direction)
+static __always_inline void count_skb(struct __sk_buff *skb, enum hook_kind hook, __u8 direction)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -475,20 +611,20 @@ static __always_inline void count_skb(struct __sk_buff *skb, __u8 direction)
 			record_failure(FAIL_PULL_FAILED);
 		}
 	}
-	count_frame(skb->ifindex, direction, skb->len, &key, &res);
+	count_frame(skb, hook, skb->ifindex, direction, skb->len, &key, &res);
 }
 
 SEC("tc")
 int flowscope_tc_ingress(struct __sk_buff *skb)
 {
-	count_skb(skb, FLOW_DIR_INGRESS);
+	count_skb(skb, HOOK_TC_INGRESS, FLOW_DIR_INGRESS);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int flowscope_tc_egress(struct __sk_buff *skb)
 {
-	count_skb(skb, FLOW_DIR_EGRESS);
+	count_skb(skb, HOOK_TC_EGRESS, FLOW_DIR_EGRESS);
 	return TC_ACT_UNSPEC;
 }
 
@@ -501,7 +637,7 @@ int flowscope_xdp_ingress(struct xdp_md *ctx)
 	struct parse_result res;
 
 	parse_frame(data, data_end, &key, &res);
-	count_frame(ctx->ingress_ifindex, FLOW_DIR_INGRESS, data_end - data, &key, &res);
+	count_frame(ctx, HOOK_XDP, ctx->ingress_ifindex, FLOW_DIR_INGRESS, data_end - data, &key, &res);
 	return XDP_PASS;
 }
 

@@ -57,6 +57,9 @@ struct flow_value {
 	__u64 last_seen_ns;   /* CLOCK_MONOTONIC, tick resolution, of the last frame on this CPU in this generation */
 	__u16 tcp_flags;      /* union of enum tcp_flag bits seen */
 	__u16 pad[3];         /* always zero */
+	__u64 cgroup_id;      /* cgroup v2 id of the local socket the flow belongs to, taken when the entry is
+	                         created (egress: the skb's socket; ingress: a socket lookup); 0: none found
+	                         (forwarded traffic, no socket, attribution off) */
 };
 
 /* TCP flag bits in flow_value.tcp_flags: the 8 flag bits of the TCP header
@@ -71,6 +74,16 @@ enum tcp_flag {
 	TCP_FLAG_ECE = 1 << 6,
 	TCP_FLAG_CWR = 1 << 7,
 	TCP_FLAG_NS = 1 << 8,
+};
+
+/*
+ * Key of local_addrs: one address of an interface of the agent's network
+ * namespace. IPv4 in the first 4 bytes of addr, the rest zero.
+ */
+struct local_addr {
+	__u8 addr[16];   /* network byte order */
+	__u8 family;     /* 4 or 6 */
+	__u8 pad[3];     /* always zero */
 };
 
 /*
@@ -132,7 +145,8 @@ enum failure_kind {
 /*
  * The addon hands a drain's flows to TypeScript as two arrays in one buffer:
  * capacity struct flow_key, then capacity struct flow_value summed over CPUs
- * (packets, bytes summed; first_seen min; last_seen max; tcp_flags OR-ed).
+ * (packets, bytes summed; first_seen min; last_seen max; tcp_flags OR-ed;
+ * cgroup_id: the one CPU that created the entry set it).
  * Decoded by src/datapath/flow-batch.ts.
  */
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -55,6 +56,7 @@ Napi::Object Datapath::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&Datapath::Adopted>("adopted"),
       InstanceMethod<&Datapath::ForgetIface>("forgetIface"),
       InstanceMethod<&Datapath::IfaceStatsIfindexes>("ifaceStatsIfindexes"),
+      InstanceMethod<&Datapath::SetLocalAddresses>("setLocalAddresses"),
       InstanceMethod<&Datapath::PinnedState>("pinnedState"),
       InstanceMethod<&Datapath::SetOwnerApi>("setOwnerApi"),
       InstanceMethod<&Datapath::MarkExported>("markExported"),
@@ -88,7 +90,7 @@ struct PinnedMap {
   bool sized_by_option;  // max_entries comes from an option (else fixed by the object)
 };
 
-// new Datapath({ flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms, pinDir, drainBatch })
+// new Datapath({ flowMapEntries, ifaceMapEntries, benchFlowSpread, loadBenchPrograms, pinDir, drainBatch, attribution })
 // Arguments are validated in TypeScript (src/datapath/native.ts).
 Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(info) {
   Napi::Env env = info.Env();
@@ -112,6 +114,7 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
   if (!err) err = bpf_map__set_max_entries(skel_->maps.flows_gen1, flow_map_entries_);
   if (!err) err = bpf_map__set_max_entries(skel_->maps.iface_stats, iface_entries);
   skel_->rodata->bench_flow_spread = spread;
+  skel_->rodata->attribution = opts.Has("attribution") ? opts.Get("attribution").ToBoolean().Value() : true;
   if (!err) err = bpf_program__set_autoload(skel_->progs.flowscope_bench_empty_tc, load_bench);
   if (!err) err = bpf_program__set_autoload(skel_->progs.flowscope_bench_empty_xdp, load_bench);
   if (err) {
@@ -499,6 +502,7 @@ Napi::Value Datapath::Info(const Napi::CallbackInfo& info) {
   fv.Set("size", sizeof(flow_value));
   FIELD(fv, flow_value, packets); FIELD(fv, flow_value, bytes); FIELD(fv, flow_value, first_seen_ns);
   FIELD(fv, flow_value, last_seen_ns); FIELD(fv, flow_value, tcp_flags); FIELD(fv, flow_value, pad);
+  FIELD(fv, flow_value, cgroup_id);
   layout.Set("flow_value", fv);
   Napi::Object ik = Napi::Object::New(env);
   ik.Set("size", sizeof(iface_key));
@@ -622,6 +626,44 @@ Napi::Value Datapath::IfaceStatsIfindexes(const Napi::CallbackInfo& info) {
   uint32_t i = 0;
   for (uint32_t ifindex : seen) out.Set(i++, ifindex);
   return out;
+}
+
+// setLocalAddresses(addresses: string[]) -> number: makes local_addrs hold
+// exactly these (text IPv4/IPv6, as os.networkInterfaces() gives them);
+// returns how many it holds. Unparsable entries are skipped.
+Napi::Value Datapath::SetLocalAddresses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<local_addr> want;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    std::string text = list.Get(i).As<Napi::String>().Utf8Value();
+    local_addr a{};
+    if (inet_pton(AF_INET, text.c_str(), a.addr) == 1) a.family = 4;
+    else if (inet_pton(AF_INET6, text.c_str(), a.addr) == 1) a.family = 6;
+    else continue;
+    want.push_back(a);
+  }
+  int fd = bpf_map__fd(skel_->maps.local_addrs);
+  std::vector<local_addr> stale;
+  local_addr key, next;
+  local_addr* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    bool keep = false;
+    for (const local_addr& w : want) keep = keep || memcmp(&w, &key, sizeof(key)) == 0;
+    if (!keep) stale.push_back(key);
+  }
+  for (const local_addr& k : stale) bpf_map_delete_elem(fd, &k);
+  uint8_t one = 1;
+  uint32_t held = 0;
+  for (const local_addr& a : want) {
+    int err = bpf_map_update_elem(fd, &a, &one, BPF_ANY);
+    if (err == -E2BIG) break;  // more addresses than the map holds: the rest are not attributed
+    if (!err) held++;
+  }
+  return Napi::Number::New(env, held);
 }
 
 // pinnedState() -> { dir, adopted, drainedUntilRealtimeNs, drainedUntilMonoNs, drainSeq, exportedSeq }

@@ -47,6 +47,7 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Napi::Value Adopted(const Napi::CallbackInfo& info);
   Napi::Value ForgetIface(const Napi::CallbackInfo& info);
   Napi::Value IfaceStatsIfindexes(const Napi::CallbackInfo& info);
+  Napi::Value SetLocalAddresses(const Napi::CallbackInfo& info);
   Napi::Value PinnedState(const Napi::CallbackInfo& info);
   Napi::Value SetOwnerApi(const Napi::CallbackInfo& info);
   Napi::Value MarkExported(const Napi::CallbackInfo& info);

@@ -163,6 +163,7 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
         if (!sum.first_seen_ns || pc->first_seen_ns < sum.first_seen_ns) sum.first_seen_ns = pc->first_seen_ns;
         if (pc->last_seen_ns > sum.last_seen_ns) sum.last_seen_ns = pc->last_seen_ns;
         sum.tcp_flags |= pc->tcp_flags;
+        if (!sum.cgroup_id) sum.cgroup_id = pc->cgroup_id;
       }
       // Entries are created with a packet, so an empty sum cannot happen; if it
       // did, the key stays and the record says 0 packets, which is harmless.

@@ -11,6 +11,7 @@ import { loadNative, type NativeAdopted, type NativeDatapath, type NativeError, 
 type NativeAdoptedAttachment = NativeAdopted['attachments'][number];
 import { KernelFlowBatch } from './flow-batch.js';
 import { FLOW_KEY, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_TOTALS } from './layout.js';
+import { networkInterfaces } from 'node:os';
 import { listInterfacesWithIndex, resolveInterface } from './interfaces.js';
 
 export interface KernelFlowSourceOptions {
@@ -91,6 +92,8 @@ export class KernelFlowSource implements FlowSource {
   private readonly flowBuffers: (ArrayBuffer | undefined)[] = [undefined, undefined];
   private drains = 0;
   private lastDrainFlows = 0;
+  /** the host's addresses as last given to the kernel (attribution), joined */
+  private localAddresses = '';
   private partialDrains = 0;
   private closed = false;
   private readonly pinned: PinnedStateReport | undefined;
@@ -118,6 +121,7 @@ export class KernelFlowSource implements FlowSource {
     }
     // A pinned map keeps its size across agents.
     this.flowMapEntries = this.native.info().flowMapEntries;
+    this.refreshLocalAddresses();
     if (options.pinDir) this.pinned = this.adoptPinned();
     // Unpinned clsact filters outlive the process: detach on every exit we see.
     process.once('exit', this.onExit);
@@ -193,6 +197,7 @@ export class KernelFlowSource implements FlowSource {
       throw new DatapathError(`cannot attach to ${iface} (${mode})`, err as NativeError);
     }
     this.retired.delete(ifindex);
+    this.refreshLocalAddresses();
     const attachment: AttachedInterface = { iface, ifindex, mode, tcMechanism, handles, hooks: [...hooks] };
     this.attached.set(iface, attachment);
     return publicView(attachment);
@@ -264,6 +269,7 @@ export class KernelFlowSource implements FlowSource {
     }
     this.lastDrainFlows = raw.flowCount;
     if (raw.partialError) this.partialDrains++;
+    this.refreshLocalAddresses();
     this.forgetRetired();
     const failures = {} as Record<FailureName, number>;
     FAILURE_NAMES.forEach((name, i) => (failures[name] = raw.failures[i] ?? 0));
@@ -276,6 +282,19 @@ export class KernelFlowSource implements FlowSource {
       seq: raw.drainSeq,
       partialError: raw.partialError?.message,
     };
+  }
+
+  /**
+   * Keeps the kernel's list of this namespace's addresses current: attribution
+   * gives an ingress flow to a wildcard-bound socket only when the flow is
+   * addressed to one of them (not forwarded through the host).
+   */
+  private refreshLocalAddresses(): void {
+    const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+    const joined = addresses.join(',');
+    if (joined === this.localAddresses) return;
+    this.native.setLocalAddresses(addresses);
+    this.localAddresses = joined;
   }
 
   /** Removes the iface_stats entries of interfaces detached two drains ago or more (both generations drained since). */

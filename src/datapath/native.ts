@@ -77,6 +77,8 @@ export interface NativeDatapath {
   forgetIface(ifindex: number): boolean;
   /** interfaces that have iface_stats entries */
   ifaceStatsIfindexes(): number[];
+  /** makes the local_addrs map hold exactly these addresses; returns how many it holds */
+  setLocalAddresses(addresses: string[]): number;
   pinnedState(): NativePinnedState | null;
   setOwnerApi(url: string): void;
   markExported(drainSeq: number): void;

@@ -4,7 +4,7 @@
  * be the ones src/datapath/layout.ts reads, and a record written by the real
  * program must decode byte for byte.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
 import { FLOW_KEY, FLOW_VALUE, IFACE_KEY, IFACE_RECORD, IFACE_TOTALS, IFACE_VALUE } from '../../src/datapath/layout.js';
@@ -73,8 +73,8 @@ describe.skipIf(skip)('struct layout', () => {
     expect(v.readBigUInt64LE(FLOW_VALUE.last_seen_ns) >= v.readBigUInt64LE(FLOW_VALUE.first_seen_ns)).toBe(true);
     expect(v.readUInt16LE(FLOW_VALUE.tcp_flags)).toBe(0x3);
     expect(v.subarray(FLOW_VALUE.pad, FLOW_VALUE.cgroup_id).every((b) => b === 0)).toBe(true);
-    // A crafted frame has no local socket: no cgroup.
-    expect(v.readBigUInt64LE(FLOW_VALUE.cgroup_id)).toBe(0n);
+    // At egress the flow takes the cgroup of the skb's socket: BPF_PROG_TEST_RUN gives the frame one of the calling process's.
+    expect(Number(v.readBigUInt64LE(FLOW_VALUE.cgroup_id))).toBe(ownCgroupId());
 
     const i = raw.ifaces.subarray(0, IFACE_RECORD.size);
     expect(raw.ifaceCount).toBe(1);
@@ -84,3 +84,10 @@ describe.skipIf(skip)('struct layout', () => {
     expect(i.readBigUInt64LE(IFACE_RECORD.totals + IFACE_TOTALS.bytes)).toBe(BigInt(7 * frame.length));
   });
 });
+
+/** The cgroup v2 id (directory inode) of this process. */
+function ownCgroupId(): number {
+  const root = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2')!.split(' ')[1];
+  const rel = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+  return statSync(root + rel).ino;
+}
