@@ -11,15 +11,7 @@
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-
-/** True for names and addresses that only reach this machine: localhost, 127.0.0.0/8, ::1. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h === 'localhost.') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
-  return false;
-}
+import { isLoopbackHost } from '../lib/listen.js';
 
 /** The Host names a loopback listener answers to (lower case, IPv6 in brackets, no port). */
 export function loopbackHostNames(listenHost: string): string[] {

@@ -2,29 +2,8 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import { api, apiServerOptions, type ApiOptions } from './app.js';
-import { isLoopbackHost, loopbackHostNames } from './hosts.js';
-
-export { isLoopbackHost } from './hosts.js';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** Parses HOST:PORT, [IPv6]:PORT or :PORT; undefined if malformed. */
-export function parseListen(text: string): ListenAddress | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
-}
-
-/** True when HOST:PORT listens on loopback only (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackListen(text: string): boolean {
-  const listen = parseListen(text);
-  return listen !== undefined && isLoopbackHost(listen.host);
-}
+import { loopbackHostNames } from './hosts.js';
+import { isLoopbackHost, type ListenAddress } from '../lib/listen.js';
 
 /**
  * Time limits of the HTTP server. Server-Sent Event streams are exempt from

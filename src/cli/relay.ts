@@ -10,7 +10,8 @@
 import { hostname } from 'node:os';
 import { formatDuration, parseDuration } from '../flow/duration.js';
 import { DEFAULT_TOP } from '../engine/top/top-windows.js';
-import { isLoopbackListen, parseListen, startServer } from '../api/server.js';
+import { startServer } from '../api/server.js';
+import { isLoopbackListen, parseListen } from '../lib/listen.js';
 import { createLogger } from '../log.js';
 import { RedisAuthError } from '../redis/connection.js';
 import { Relay } from '../relay/relay.js';

@@ -5,12 +5,13 @@ import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type A
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
 import type { PinnedStateReport } from '../datapath/types.js';
-import { isLoopbackListen, parseListen, startServer } from '../api/server.js';
+import { startServer } from '../api/server.js';
+import { isLoopbackListen, parseListen } from '../lib/listen.js';
 import { createLogger } from '../log.js';
 import { Agent } from '../agent/agent.js';
 import { InterfaceReconciler, isPattern, type ReconcileResult } from '../engine/interface-reconciler.js';
 import { createSinks } from '../agent/sink-factory.js';
-import { SinkUnavailableError } from '../engine/sink.js';
+import { SinkUnavailableError } from '../agent/sink-factory.js';
 import { openSource } from '../agent/source-factory.js';
 import { takeEarlySighup } from './early-signals.js';
 import { HELP, RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';

@@ -12,7 +12,7 @@ import { formatDuration, parseDuration } from '../flow/duration.js';
 import { DEFAULT_EXPIRY } from '../engine/expiry.js';
 import { DEFAULT_MEMORY_LIMIT, formatBytes, memoryBudget, parseBytes, possibleCpus, type MemoryBudget } from '../engine/memory-budget.js';
 import { DEFAULT_TOP } from '../engine/top/top-windows.js';
-import { isLoopbackListen, parseListen } from '../api/server.js';
+import { isLoopbackListen, parseListen } from '../lib/listen.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_RECORDS } from '../redis/defaults.js';
 import { redactUrl, redisUrlProblem } from '../redis/url.js';
 

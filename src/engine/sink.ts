@@ -2,7 +2,6 @@
  * Where records go when they leave the collector. The in-memory store is one
  * sink; a Redis streams sink implements the same interface.
  */
-import type { InterfaceReport } from './interface-accounting.js';
 import type { RecordBatch } from '../flow/record-batch.js';
 
 export interface SinkStatus {
@@ -31,22 +30,3 @@ export interface RecordSink {
   close(): Promise<void>;
   status(): SinkStatus;
 }
-
-/** Options a sink factory gets from the agent configuration. */
-export interface SinkOptions {
-  node: string;
-  redisUrl?: string;
-  /** approximate MAXLEN of each stream */
-  redisMaxLen?: number;
-  /** records the Redis sink buffers at most while Redis is down or slow */
-  redisBuffer?: number;
-  /** XADDs per pipeline of the Redis sink */
-  redisBatch?: number;
-  /** per-interface counters, for sinks that publish them (the Redis sink does) */
-  interfaces?: () => InterfaceReport[];
-  /** where sinks log connection trouble and drops */
-  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-}
-
-/** Raised when a configured sink cannot be created; the message is for the user. */
-export class SinkUnavailableError extends Error {}

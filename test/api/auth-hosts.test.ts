@@ -8,8 +8,9 @@ import { request } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, apiServerOptions } from '../../src/api/app.js';
-import { hostName, isLoopbackHost, loopbackHostNames } from '../../src/api/hosts.js';
-import { isLoopbackListen, startServer, type RunningServer } from '../../src/api/server.js';
+import { hostName, loopbackHostNames } from '../../src/api/hosts.js';
+import { startServer, type RunningServer } from '../../src/api/server.js';
+import { isLoopbackHost, isLoopbackListen } from '../../src/lib/listen.js';
 import { makeAgent, udp, type TestAgent } from '../helpers/agent-fixture.js';
 
 const TOKEN = 'matrix-secret';
