@@ -14,7 +14,7 @@ import { kernelCounters } from '../../src/datapath/interfaces.js';
 import type { DrainResult } from '../../src/datapath/types.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { eventually, hasClsact, hasXdp, loadedProgramIds, tcFilters } from '../helpers/kernel-objects.js';
-import { createVethPair, type VethPair } from '../helpers/netns.js';
+import { createVethPair, quietLink, type VethPair } from '../helpers/netns.js';
 import { removePins, uniquePinPath } from '../helpers/pins.js';
 import { startHostSink, stop as stopChild, TRAFFIC, waitForOutput } from '../helpers/processes.js';
 
@@ -73,11 +73,9 @@ describe.skipIf(skip)('pinned state: a datapath hands its counters and attachmen
 
   beforeAll(async () => {
     pair = createVethPair(61);
-    // Static neighbours and no IPv6 on the link: every frame is one the test sent.
-    pair.exec('sysctl', ['-qw', `net.ipv6.conf.${pair.peerIf}.disable_ipv6=1`]);
-    execFileSync('sysctl', ['-qw', `net.ipv6.conf.${pair.hostIf}.disable_ipv6=1`]);
+    // Every frame on the link is one the test sent (no ARP however long the churn test runs).
+    quietLink(pair);
     sink = await startHostSink('udp-sink', SINK_PORT, 600);
-    sendUdp(pair, 1, 10, 40_000); // ARP now, before any counting starts
   });
   afterAll(() => {
     children.forEach(stopChild);

@@ -19,7 +19,7 @@ import { kernelCounters } from '../../src/datapath/interfaces.js';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { hasClsact, hasXdp, tcFilters } from '../helpers/kernel-objects.js';
-import { createVethPair, type VethPair } from '../helpers/netns.js';
+import { createVethPair, quietLink, type VethPair } from '../helpers/netns.js';
 import { removePins, uniquePinPath } from '../helpers/pins.js';
 import { startHostSink, stop as stopChild, TRAFFIC } from '../helpers/processes.js';
 import { destroyRedis, startRedis, type RedisServer } from '../redis/redis-server.js';
@@ -77,14 +77,8 @@ describe.skipIf(skip)('restarts under paced traffic lose and double nothing', ()
   beforeAll(async () => {
     redis = await startRedis();
     pair = createVethPair(63);
-    pair.exec('sysctl', ['-qw', `net.ipv6.conf.${pair.peerIf}.disable_ipv6=1`]);
-    execFileSync('sysctl', ['-qw', `net.ipv6.conf.${pair.hostIf}.disable_ipv6=1`]);
+    quietLink(pair);
     sink = await startHostSink('udp-sink', SINK_PORT, 600);
-    // Static neighbours: no ARP during the test, so every frame is a flow's.
-    const mac = (where: 'host' | 'peer') =>
-      (where === 'host' ? execFileSync('cat', [`/sys/class/net/${pair.hostIf}/address`], { encoding: 'utf8' }) : pair.exec('cat', [`/sys/class/net/${pair.peerIf}/address`])).trim();
-    execFileSync('ip', ['neigh', 'replace', pair.peerV4, 'lladdr', mac('peer'), 'dev', pair.hostIf, 'nud', 'permanent']);
-    pair.exec('ip', ['neigh', 'replace', pair.hostV4, 'lladdr', mac('host'), 'dev', pair.peerIf, 'nud', 'permanent']);
   });
   afterAll(async () => {
     for (const a of agents) await a.stop();

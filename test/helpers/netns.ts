@@ -99,3 +99,17 @@ export async function withVethPair<T>(fn: (pair: VethPair) => Promise<T>, subnet
     pair.destroy();
   }
 }
+
+/**
+ * Makes the pair's link quiet: IPv6 off and permanent IPv4 neighbour entries
+ * on both sides, so no ARP, ND or MLD frame appears, however long the test
+ * runs. Every frame on the link is then one the test sent.
+ */
+export function quietLink(pair: VethPair): void {
+  pair.exec('sysctl', ['-qw', `net.ipv6.conf.${pair.peerIf}.disable_ipv6=1`]);
+  run('sysctl', ['-qw', `net.ipv6.conf.${pair.hostIf}.disable_ipv6=1`]);
+  const hostMac = run('cat', [`/sys/class/net/${pair.hostIf}/address`]).trim();
+  const peerMac = pair.exec('cat', [`/sys/class/net/${pair.peerIf}/address`]).trim();
+  run('ip', ['neigh', 'replace', pair.peerV4, 'lladdr', peerMac, 'dev', pair.hostIf, 'nud', 'permanent']);
+  pair.exec('ip', ['neigh', 'replace', pair.hostV4, 'lladdr', hostMac, 'dev', pair.peerIf, 'nud', 'permanent']);
+}
