@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// The cheapest program at each hook, for bench/datapath/iperf.ts: what any
+// program costs at the hook, before it does anything.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tc")
+int empty_tc(struct __sk_buff *skb)
+{
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int empty_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
