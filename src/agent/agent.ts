@@ -82,20 +82,20 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       partialDrains: () => this.collector.partialDrains,
       unconfirmedDrains: () => this.source.stats().pinned?.unconfirmedDrains ?? 0,
     });
-    this.collector = new Collector(
+    this.collector = new Collector({
       source,
-      this.table,
-      this.interfaceAccounting,
-      this.topWindows,
-      this.sinks,
-      this.addresses,
-      name,
-      options.node,
-      { ...DEFAULT_COLLECTOR, ...options.collector },
-      this.metrics,
-      this.clock,
+      table: this.table,
+      interfaces: this.interfaceAccounting,
+      top: this.topWindows,
+      sinks: this.sinks,
+      addresses: this.addresses,
+      ifaceName: name,
+      node: options.node,
+      config: { ...DEFAULT_COLLECTOR, ...options.collector },
+      listener: this.metrics,
+      clock: this.clock,
       mono,
-    );
+    });
     this.accountAdopted();
   }
 

@@ -26,11 +26,4 @@ export const IFACE_RECORD = { size: 56, key: 0, totals: 8 } as const;
 /** Bytes of a flow key that identify the flow (through icmp_code). */
 export const FLOW_IDENTITY_BYTES = FLOW_KEY.icmp_code + 1;
 
-/** enum tcp_flag bits, in the order the contract names them. */
-export const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const;
-
-export function tcpFlagNames(bits: number): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < TCP_FLAG_NAMES.length; i++) if (bits & (1 << i)) names.push(TCP_FLAG_NAMES[i]);
-  return names;
-}
+/* enum tcp_flag: the bits' names are flow/protocols.ts's TCP_FLAG_NAMES. */

@@ -65,6 +65,26 @@ export interface CollectorListener {
   sinkFailed?(sink: string, error: Error): void;
 }
 
+/** What a collector polls, where its records go, and how. */
+export interface CollectorOptions {
+  source: FlowSource;
+  table: FlowTable;
+  interfaces: InterfaceAccounting;
+  /** top-talkers windows fed by every export, if any */
+  top?: TopWindows;
+  sinks: RecordSink[];
+  /** address texts, interface names and node name of the exported records (RecordBatch) */
+  addresses: AddressTable;
+  ifaceName: (ifindex: number) => string;
+  node: string;
+  config?: CollectorConfig;
+  listener?: CollectorListener;
+  /** wall clock (epoch ms) */
+  clock?: () => number;
+  /** monotonic clock (ms): a change of wall minus monotonic between drains is a wall-clock step (followWallStep) */
+  mono?: () => number;
+}
+
 export class Collector {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -86,24 +106,30 @@ export class Collector {
   lastError: string | undefined;
   lastFailures: Record<FailureName, number> | undefined;
 
-  constructor(
-    private readonly source: FlowSource,
-    private readonly table: FlowTable,
-    private readonly interfaces: InterfaceAccounting,
-    private readonly top: TopWindows | undefined,
-    private readonly sinks: RecordSink[],
-    addresses: AddressTable,
-    ifaceName: (ifindex: number) => string,
-    node: string,
-    readonly config: CollectorConfig = DEFAULT_COLLECTOR,
-    private readonly listener: CollectorListener = {},
-    private readonly clock: () => number = Date.now,
-    /** monotonic clock (ms): a change of wall minus monotonic between drains is a wall-clock step (followWallStep) */
-    private readonly mono?: () => number,
-  ) {
-    this.batch = new RecordBatch(config.chunkSize, addresses, ifaceName, node);
+  private readonly source: FlowSource;
+  private readonly table: FlowTable;
+  private readonly interfaces: InterfaceAccounting;
+  private readonly top: TopWindows | undefined;
+  private readonly sinks: RecordSink[];
+  readonly config: CollectorConfig;
+  private readonly listener: CollectorListener;
+  private readonly clock: () => number;
+  private readonly mono: (() => number) | undefined;
+
+  constructor(options: CollectorOptions) {
+    this.source = options.source;
+    this.table = options.table;
+    this.interfaces = options.interfaces;
+    this.top = options.top;
+    this.sinks = options.sinks;
+    this.config = options.config ?? DEFAULT_COLLECTOR;
+    this.listener = options.listener ?? {};
+    this.clock = options.clock ?? Date.now;
+    this.mono = options.mono;
+    this.batch = new RecordBatch(this.config.chunkSize, options.addresses, options.ifaceName, options.node);
     // After a takeover the first records start where the previous agent's last drain ended.
-    this.lastExportMs = source.stats().pinned?.resumedFromMs ?? clock();
+    this.lastExportMs = this.source.stats().pinned?.resumedFromMs ?? this.clock();
+    const { top, table } = this;
     if (top) top.onBucketClosed = () => table.releaseRetired();
   }
 

@@ -144,22 +144,22 @@ export class RecordStore implements RecordSink {
   recordAt(seq: number): FlowRecord {
     const at = seq % this.capacity;
     const ifindex = this.ifindex[at];
-    return buildRecord(
-      this.node,
-      this.ifaceName(ifindex),
+    return buildRecord({
+      node: this.node,
+      iface: this.ifaceName(ifindex),
       ifindex,
-      this.meta[at],
-      this.ports[at],
-      this.addresses.text(this.srcId[at]),
-      this.addresses.text(this.dstId[at]),
-      this.packets[at],
-      this.bytes[at],
-      this.tcpFlags[at],
-      this.start[at],
-      this.end[at],
-      this.firstSeen[at],
-      this.lastSeen[at],
-    );
+      meta: this.meta[at],
+      ports: this.ports[at],
+      src: this.addresses.text(this.srcId[at]),
+      dst: this.addresses.text(this.dstId[at]),
+      packets: this.packets[at],
+      bytes: this.bytes[at],
+      tcpFlags: this.tcpFlags[at],
+      startMs: this.start[at],
+      endMs: this.end[at],
+      firstSeenMs: this.firstSeen[at],
+      lastSeenMs: this.lastSeen[at],
+    });
   }
 
   /** Recent records matching `filter`, newest first, at most `limit`. */

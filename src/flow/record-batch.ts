@@ -56,61 +56,67 @@ export class RecordBatch {
 
   /** The contract record for entry i (allocates: for sinks that serialize). */
   toRecord(i: number): FlowRecord {
-    return buildRecord(
-      this.node,
-      this.ifaceName(this.ifindex[i]),
-      this.ifindex[i],
-      this.meta[i],
-      this.ports[i],
-      this.addresses.text(this.srcId[i]),
-      this.addresses.text(this.dstId[i]),
-      this.packets[i],
-      this.bytes[i],
-      this.tcpFlags[i],
-      this.startMs,
-      this.endMs,
-      this.firstSeen[i],
-      this.lastSeen[i],
-    );
+    return buildRecord({
+      node: this.node,
+      iface: this.ifaceName(this.ifindex[i]),
+      ifindex: this.ifindex[i],
+      meta: this.meta[i],
+      ports: this.ports[i],
+      src: this.addresses.text(this.srcId[i]),
+      dst: this.addresses.text(this.dstId[i]),
+      packets: this.packets[i],
+      bytes: this.bytes[i],
+      tcpFlags: this.tcpFlags[i],
+      startMs: this.startMs,
+      endMs: this.endMs,
+      firstSeenMs: this.firstSeen[i],
+      lastSeenMs: this.lastSeen[i],
+    });
   }
 }
 
+/** One record's packed column values, with its address texts and interface name resolved. */
+export interface RecordFields {
+  node: string;
+  iface: string;
+  ifindex: number;
+  /** direction, family, proto, ICMP type/code packed as in tuple.ts */
+  meta: number;
+  /** sport << 16 | dport */
+  ports: number;
+  src: string;
+  dst: string;
+  packets: number;
+  bytes: number;
+  tcpFlags: number;
+  startMs: number;
+  endMs: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
 /** Builds a contract FlowRecord from the packed column values. */
-export function buildRecord(
-  node: string,
-  iface: string,
-  ifindex: number,
-  meta: number,
-  ports: number,
-  src: string,
-  dst: string,
-  packets: number,
-  bytes: number,
-  tcpFlags: number,
-  startMs: number,
-  endMs: number,
-  firstSeenMs: number,
-  lastSeenMs: number,
-): FlowRecord {
+export function buildRecord(f: RecordFields): FlowRecord {
+  const { meta, ports } = f;
   const proto = metaProto(meta);
   const record: FlowRecord = {
-    node,
-    iface,
-    ifindex,
+    node: f.node,
+    iface: f.iface,
+    ifindex: f.ifindex,
     direction: metaDirection(meta),
     family: metaFamily(meta),
-    src,
-    dst,
+    src: f.src,
+    dst: f.dst,
     proto: protoName(proto),
     sport: portsSport(ports),
     dport: portsDport(ports),
-    packets,
-    bytes,
-    tcpFlags: tcpFlagNames(tcpFlags) as string[],
-    start: new Date(startMs).toISOString(),
-    end: new Date(endMs).toISOString(),
-    firstSeen: new Date(firstSeenMs).toISOString(),
-    lastSeen: new Date(lastSeenMs).toISOString(),
+    packets: f.packets,
+    bytes: f.bytes,
+    tcpFlags: tcpFlagNames(f.tcpFlags) as string[],
+    start: new Date(f.startMs).toISOString(),
+    end: new Date(f.endMs).toISOString(),
+    firstSeen: new Date(f.firstSeenMs).toISOString(),
+    lastSeen: new Date(f.lastSeenMs).toISOString(),
   };
   if (isIcmp(proto)) {
     record.icmpType = metaIcmpType(meta);

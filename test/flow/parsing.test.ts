@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parsePrefix, prefixContains, parseIp } from '../../src/lib/ip.js';
 import { parseDuration, parseTimeParam, formatDuration } from '../../src/flow/duration.js';
-import { protoName, protoNumber, tcpFlagNames } from '../../src/flow/protocols.js';
+import { readFileSync } from 'node:fs';
+import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES } from '../../src/flow/protocols.js';
 import { parseFlowFilter, FilterError } from '../../src/flow/filter.js';
 
 describe('CIDR matching', () => {
@@ -87,6 +88,12 @@ describe('protocol and flag names', () => {
     expect(tcpFlagNames(0x12)).toEqual(['SYN', 'ACK']);
     expect(tcpFlagNames(0x1ff)).toEqual(['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS']);
     expect(tcpFlagNames(0)).toEqual([]);
+  });
+
+  it('names the bits of bpf/flowscope.h enum tcp_flag, in its order', () => {
+    const header = readFileSync(new URL('../../bpf/flowscope.h', import.meta.url), 'utf8');
+    const bits = [...header.matchAll(/TCP_FLAG_(\w+)\s*=\s*1\s*<<\s*(\d+)/g)].map((m) => [m[1], Number(m[2])]);
+    expect(bits).toEqual(TCP_FLAG_NAMES.map((name, i) => [name, i]));
   });
 });
 
