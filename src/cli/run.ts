@@ -1,7 +1,7 @@
 /** flowscope run: the agent. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ConfigError, readConfigFile, resolveConfig, runParseArgsOptions, type AgentConfig } from '../config/config.js';
+import { ConfigError, readConfigFile, resolveConfig, parseArgsOptions, RUN_OPTIONS, type AgentConfig } from '../config/config.js';
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
 import type { PinnedStateReport } from '../datapath/types.js';
@@ -26,13 +26,11 @@ export function version(): string {
 
 export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
   const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('run', args, {
-    ...runParseArgsOptions(),
+    ...parseArgsOptions(RUN_OPTIONS),
     config: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return { config: undefined as unknown as AgentConfig, help: true };
-  // FLOWSCOPE_REDIS_URL is the usual name for a Redis URL; FLOWSCOPE_REDIS (the option's own name) wins.
-  if (env.FLOWSCOPE_REDIS_URL && !env.FLOWSCOPE_REDIS) env = { ...env, FLOWSCOPE_REDIS: env.FLOWSCOPE_REDIS_URL };
   const file = (values.config as string | undefined) ?? (env.FLOWSCOPE_CONFIG || undefined);
   try {
     const config = resolveConfig({ flags: values as Record<string, string | string[] | undefined>, env, file: file ? readConfigFile(file) : {} });

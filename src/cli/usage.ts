@@ -1,6 +1,6 @@
 /** Usage errors (exit status 2, one line on stderr), argument parsing and the help texts. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { runOptionsHelp } from '../config/config.js';
+import { optionsHelp, RUN_OPTIONS } from '../config/config.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -67,7 +67,7 @@ YAML or JSON, keys as the option names); flags win over the environment,
 which wins over the file.
 
   --config FILE        config file   [FLOWSCOPE_CONFIG]
-${runOptionsHelp()}`,
+${optionsHelp(RUN_OPTIONS)}`,
   observe: `Usage: flowscope observe [filters] [-f] [--last N] [-o compact|json|table]
 
 Filters (combined with AND):

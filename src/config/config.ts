@@ -34,9 +34,17 @@ interface OptionSpec {
   values?: readonly string[];
   /** checks a string value; returns an error text or undefined */
   check?: (v: string) => string | undefined;
-  /** not shown in `flowscope run --help` */
+  /** not shown in `--help` */
   hidden?: boolean;
+  /** more environment variables read for the option, after FLOWSCOPE_<OPTION> */
+  env?: readonly string[];
 }
+
+/** A command's options by flag name: each is also FLOWSCOPE_<OPTION> and a key of the config file. */
+export type OptionTable = Record<string, OptionSpec>;
+
+/** An option's value after resolution: durations and sizes in ms and bytes, booleans as 'true'/'false'. */
+export type OptionValue = string | number | string[] | undefined;
 
 const ms = (n: number) => n;
 
@@ -56,6 +64,8 @@ export const RUN_OPTIONS = {
     kind: 'string',
     help: 'Redis URL for the streams sink: redis://[USER:PASS@]HOST:PORT[/DB], rediss:// (TLS), redis+cluster://H1:P1,H2:P2 (see docs/redis.md)',
     check: redisUrlProblem,
+    // the usual name for a Redis URL; FLOWSCOPE_REDIS (the option's own name) wins
+    env: ['FLOWSCOPE_REDIS_URL'],
   },
   'redis-maxlen': { kind: 'int', default: 1_000_000, min: 1, max: 1e12, help: 'approximate MAXLEN of each Redis stream' },
   'redis-buffer': { kind: 'int', default: DEFAULT_BUFFER_RECORDS, min: 1, max: 1 << 26, help: 'records buffered while Redis is down or slow; beyond, records are dropped and counted' },
@@ -155,8 +165,8 @@ export function pinName(node: string): string {
   return node.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
 }
 
-/** Reads a config file (YAML or JSON: JSON is YAML) into option -> value. */
-export function readConfigFile(path: string): Record<string, unknown> {
+/** Reads a config file (YAML or JSON: JSON is YAML) into option -> value, for the options of `table`. */
+export function readConfigFile(path: string, table: OptionTable = RUN_OPTIONS): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -176,13 +186,13 @@ export function readConfigFile(path: string): Record<string, unknown> {
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
     const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
     const name = flag === 'ifaces' || flag === 'interfaces' ? 'iface' : flag;
-    if (!(name in RUN_OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${key}"; known: ${Object.keys(RUN_OPTIONS).join(', ')}`);
+    if (!(name in table)) throw new ConfigError(`config file ${path}: unknown option "${key}"; known: ${Object.keys(table).join(', ')}`);
     out[name] = value;
   }
   return out;
 }
 
-function convert(name: RunOptionName, spec: OptionSpec, value: Raw, origin: string): string | number | string[] {
+function convert(name: string, spec: OptionSpec, value: Raw, origin: string): string | number | string[] {
   const where = origin === '--' ? `--${name}` : `${origin} ${name}`;
   if (spec.kind === 'list') {
     const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
@@ -242,22 +252,33 @@ export interface ConfigSources {
   possibleCpus?: number;
 }
 
-/** Merges flags > environment > file > defaults and validates the result. */
-export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: ConfigSources): AgentConfig {
-  const values: Record<string, string | number | string[] | undefined> = {};
-  for (const [name, spec] of Object.entries(RUN_OPTIONS) as [RunOptionName, OptionSpec][]) {
+/** Merges flags > environment > file > defaults for every option of `table`, each value checked. */
+export function resolveOptions(table: OptionTable, { flags, env, file = {} }: Omit<ConfigSources, 'possibleCpus'>): Record<string, OptionValue> {
+  const values: Record<string, OptionValue> = {};
+  for (const [name, spec] of Object.entries(table)) {
     const fromFlag = flags[name];
-    const fromEnv = env[envName(name)];
+    const envVar = [envName(name), ...(spec.env ?? [])].find((v) => env[v] !== undefined && env[v] !== '');
     const fromFile = file[name] as Raw;
     if (fromFlag !== undefined && !(Array.isArray(fromFlag) && fromFlag.length === 0)) values[name] = convert(name, spec, fromFlag, '--');
-    else if (fromEnv !== undefined && fromEnv !== '') values[name] = convert(name, spec, fromEnv, `${envName(name)}:`);
+    else if (envVar !== undefined) values[name] = convert(name, spec, env[envVar], `${envVar}:`);
     else if (fromFile !== undefined && fromFile !== null) values[name] = convert(name, spec, fromFile, 'config file:');
-    else values[name] = spec.default;
+    else values[name] = spec.default as OptionValue;
   }
+  if (values['top-horizon'] !== undefined && (values['top-horizon'] as number) < (values['top-bucket'] as number)) {
+    throw new ConfigError('top-horizon must be at least top-bucket');
+  }
+  if (values.listen !== undefined && values.token === undefined && values['insecure-no-auth'] !== 'true' && !isLoopbackListen(values.listen as string)) {
+    throw new ConfigError(`listen ${values.listen as string} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth to serve it open`);
+  }
+  return values;
+}
+
+/** Merges flags > environment > file > defaults and validates the result. */
+export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: ConfigSources): AgentConfig {
+  const values = resolveOptions(RUN_OPTIONS, { flags, env, file });
   const poll = values['poll-interval'] as number;
   const exportInterval = (values['export-interval'] as number | undefined) ?? poll;
   if (exportInterval < poll) throw new ConfigError(`export-interval (${exportInterval}ms) must not be shorter than poll-interval (${poll}ms)`);
-  if ((values['top-horizon'] as number) < (values['top-bucket'] as number)) throw new ConfigError('top-horizon must be at least top-bucket');
   const budget = memoryBudget({
     memoryLimit: values['memory-limit'] as number,
     flowMapSize: values['flow-map-size'] as number,
@@ -267,9 +288,6 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
     topBucketMs: values['top-bucket'] as number,
     redisBuffer: values.redis === undefined ? 0 : (values['redis-buffer'] as number),
   });
-  if (values.token === undefined && values['insecure-no-auth'] !== 'true' && !isLoopbackListen(values.listen as string)) {
-    throw new ConfigError(`listen ${values.listen as string} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth to serve it open`);
-  }
   return {
     ifaces: [...new Set((values.iface as string[] | undefined) ?? [])],
     ifaceRescanMs: values['iface-rescan'] as number,
@@ -313,18 +331,18 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
   };
 }
 
-/** parseArgs option descriptors for every run option (all strings; iface repeatable). */
-export function runParseArgsOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
+/** parseArgs option descriptors for every option of `table` (strings, booleans; lists repeatable). */
+export function parseArgsOptions(table: OptionTable): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
   const out: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
-  for (const [name, spec] of Object.entries(RUN_OPTIONS) as [string, OptionSpec][]) {
+  for (const [name, spec] of Object.entries(table)) {
     out[name] = spec.kind === 'list' ? { type: 'string', multiple: true } : spec.kind === 'bool' ? { type: 'boolean' } : { type: 'string' };
   }
   return out;
 }
 
-/** Help lines for `flowscope run --help`. */
-export function runOptionsHelp(): string {
-  return (Object.entries(RUN_OPTIONS) as [string, OptionSpec][])
+/** Help lines for the options of `table` (`flowscope run --help`, `flowscope relay --help`). */
+export function optionsHelp(table: OptionTable): string {
+  return Object.entries(table)
     .filter(([, spec]) => !spec.hidden)
     .map(([name, spec]) => {
       const shown = spec.kind === 'duration' ? formatDuration(spec.default as number) : spec.kind === 'bytes' ? formatBytes(spec.default as number) : String(spec.default);

@@ -1,6 +1,6 @@
 /** --memory-limit, the max-flows it affords, and --tcp-syn-timeout. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, runOptionsHelp } from '../../src/config/config.js';
+import { ConfigError, optionsHelp, resolveConfig, RUN_OPTIONS } from '../../src/config/config.js';
 import {
   BYTES_PER_FLOW,
   MIN_BUDGET_FLOWS,
@@ -92,7 +92,7 @@ describe('run options', () => {
     expect(resolve().tcpSynTimeoutMs).toBe(20_000);
     expect(resolve({ 'tcp-syn-timeout': '5s' }).tcpSynTimeoutMs).toBe(5000);
     expect(() => resolve({ 'tcp-syn-timeout': '10ms' })).toThrow(ConfigError);
-    expect(runOptionsHelp()).toMatch(/--memory-limit .*\(default 512Mi\)/);
-    expect(runOptionsHelp()).toMatch(/--tcp-syn-timeout .*\(default 20s\)/);
+    expect(optionsHelp(RUN_OPTIONS)).toMatch(/--memory-limit .*\(default 512Mi\)/);
+    expect(optionsHelp(RUN_OPTIONS)).toMatch(/--tcp-syn-timeout .*\(default 20s\)/);
   });
 });
