@@ -6,11 +6,12 @@
  *   await app.register(dashboard);                       // assets from dist/web/public
  *   await app.register(dashboard, { root: '/some/dir' }); // or from elsewhere
  *
- * The assets are built by `node src/web/build.mjs` (npm run build:web). They
- * are read once at registration and kept in memory with their precompressed
- * (brotli, gzip) variants: a handful of files, ~130 kB in all. If they are not
- * built, `/` answers 503 with a page that says how to build them, and the API
- * is unaffected.
+ * The assets are built by `node src/web/build.mjs` (npm run build:web), with
+ * their precompressed (brotli, gzip) variants beside them; @fastify/static
+ * sends them (`preCompressed`: the variant the client accepts, Vary,
+ * ETag/If-None-Match, HEAD). The directory is listed once at registration:
+ * only the files found then are served. If they are not built, `/` answers
+ * 503 with a page that says how to build them, and the API is unaffected.
  *
  * The routes take no input other than the asset name, which is checked by a
  * schema against the files that exist (flat directory, no path separators).
@@ -18,13 +19,13 @@
  * token the user gives it (Authorization: Bearer), so an API that requires a
  * token must leave `/` and `/ui/*` open (see `config.public` below).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 // for the schema's `hide` (keeps these routes out of the OpenAPI document)
 import type {} from '@fastify/swagger';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 declare module 'fastify' {
@@ -39,16 +40,7 @@ export interface DashboardOptions {
   root?: string;
 }
 
-interface Asset {
-  type: string;
-  etag: string;
-  body: Buffer;
-  br?: Buffer;
-  gz?: Buffer;
-  /** content-hashed names never change: cache for a year */
-  immutable: boolean;
-}
-
+/** Content types of what build.mjs writes (the text ones with their charset). */
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -92,51 +84,30 @@ export function defaultAssetDir(): string {
 
 const ASSET_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
-function loadAssets(dir: string): Map<string, Asset> {
-  const assets = new Map<string, Asset>();
-  if (!existsSync(dir)) return assets;
+/** The servable files of the asset directory (not the .br/.gz variants, which are sent in their place). */
+function listAssets(dir: string): Set<string> {
+  const names = new Set<string>();
+  if (!existsSync(dir)) return names;
   for (const name of readdirSync(dir)) {
     if (name.endsWith('.gz') || name.endsWith('.br')) continue;
     if (!new RegExp(ASSET_NAME).test(name)) continue;
-    const file = join(dir, name);
-    if (!statSync(file).isFile()) continue;
-    const ext = name.slice(name.lastIndexOf('.'));
-    const body = readFileSync(file);
-    const variant = (suffix: string) => (existsSync(file + suffix) ? readFileSync(file + suffix) : undefined);
-    assets.set(name, {
-      type: TYPES[ext] ?? 'application/octet-stream',
-      etag: `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`,
-      body,
-      br: variant('.br'),
-      gz: variant('.gz'),
-      immutable: /-[A-Z0-9]{8,}\.(js|css)$/.test(name),
-    });
+    if (statSync(join(dir, name)).isFile()) names.add(name);
   }
-  return assets;
+  return names;
 }
 
-function accepts(req: FastifyRequest, coding: string): boolean {
-  const h = req.headers['accept-encoding'];
-  if (typeof h !== 'string') return false;
-  return h.split(',').some((part) => {
-    const [name, ...params] = part.trim().split(';');
-    if (name.trim().toLowerCase() !== coding) return false;
-    const q = params.find((p) => p.trim().startsWith('q='));
-    return !q || Number(q.trim().slice(2)) > 0;
-  });
+function contentType(path: string): string {
+  const name = basename(path).replace(/\.(br|gz)$/, '');
+  return TYPES[name.slice(name.lastIndexOf('.'))] ?? 'application/octet-stream';
 }
 
-function send(req: FastifyRequest, reply: FastifyReply, a: Asset): FastifyReply {
+/** Headers of every asset; content-hashed names never change: cached for a year. */
+function assetHeaders(reply: FastifyReply, path: string): void {
+  const name = basename(path).replace(/\.(br|gz)$/, '');
   reply
-    .header('content-type', a.type)
-    .header('etag', a.etag)
-    .header('vary', 'accept-encoding')
+    .header('content-type', contentType(name))
     .header('x-content-type-options', 'nosniff')
-    .header('cache-control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-  if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
-  if (a.br && accepts(req, 'br')) return reply.header('content-encoding', 'br').send(a.br);
-  if (a.gz && accepts(req, 'gzip')) return reply.header('content-encoding', 'gzip').send(a.gz);
-  return reply.send(a.body);
+    .header('cache-control', /-[A-Z0-9]{8,}\.(js|css)$/.test(name) ? 'public, max-age=31536000, immutable' : 'no-cache');
 }
 
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>flowscope</title>
@@ -145,23 +116,39 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>flowscope</title>
 (or <code>node src/web/build.mjs</code>) in the flowscope directory and restart.</p>
 <p>The HTTP API is available at <a href="api/v1/status">api/v1/status</a>.</p>`;
 
-async function dashboard(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
+/** The dashboard's routes, in their own scope: sendFile and the onSend hook stay out of the API's. */
+async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
   const dir = resolve(opts.root ?? defaultAssetDir());
-  const assets = loadAssets(dir);
-  const index = assets.get('index.html');
-  if (!index) app.log.warn({ dir }, 'dashboard assets not found: / will answer 503 until they are built (npm run build)');
+  const assets = listAssets(dir);
+  const built = assets.has('index.html');
+  if (!built) app.log.warn({ dir }, 'dashboard assets not found: / will answer 503 until they are built (npm run build)');
+  else {
+    await app.register(fastifyStatic, {
+      root: dir,
+      serve: false, // the two routes below, with their own input check
+      preCompressed: true,
+      cacheControl: false, // assetHeaders sets it
+      lastModified: false,
+      setHeaders: assetHeaders,
+    });
+    // @fastify/static names a compressed variant's type from its own table (application/javascript): the same type for every variant
+    app.addHook('onSend', async (req, reply, payload) => {
+      if (reply.getHeader('content-encoding')) reply.header('content-type', contentType(req.url === '/' ? 'index.html' : req.url));
+      return payload;
+    });
+  }
 
   const routeConfig = { public: true };
 
-  app.get('/', { schema: { hide: true }, config: routeConfig }, async (req, reply) => {
+  app.get('/', { schema: { hide: true }, config: routeConfig }, async (_req, reply) => {
     reply
       .header('content-security-policy', DASHBOARD_CSP)
       .header('referrer-policy', 'no-referrer')
       .header('x-frame-options', 'DENY');
-    if (!index) {
+    if (!built) {
       return reply.code(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(NOT_BUILT);
     }
-    return send(req, reply, index);
+    return reply.sendFile('index.html');
   });
 
   app.get<{ Params: { file: string } }>(
@@ -179,12 +166,15 @@ async function dashboard(app: FastifyInstance, opts: DashboardOptions): Promise<
       },
     },
     async (req, reply) => {
-      const a = assets.get(req.params.file);
       // unknown: the app's own 404 (same body as every other unknown path)
-      if (!a || req.params.file === 'index.html') return reply.callNotFound();
-      return send(req, reply, a);
+      if (!assets.has(req.params.file) || req.params.file === 'index.html') return reply.callNotFound();
+      return reply.sendFile(req.params.file);
     },
   );
+}
+
+async function dashboard(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
+  await app.register(dashboardRoutes, opts);
 }
 
 export default fp(dashboard, { name: 'flowscope-dashboard', fastify: '5.x' });

@@ -62,6 +62,7 @@ describe('dashboard plugin', () => {
     const br = await app.inject({ url: `/ui/${assets.js}`, headers: { 'accept-encoding': 'gzip, deflate, br' } });
     expect(br.headers['content-encoding']).toBe('br');
     expect(br.headers.vary).toBe('accept-encoding');
+    expect(br.headers['content-type']).toBe(plain.headers['content-type']);
     expect(brotliDecompressSync(br.rawPayload).toString()).toBe(plain.body);
     expect(br.rawPayload.length).toBeLessThan(plain.rawPayload.length / 2);
     const gz = await app.inject({ url: `/ui/${assets.js}`, headers: { 'accept-encoding': 'gzip' } });
