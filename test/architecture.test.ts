@@ -16,7 +16,7 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   engine: ['lib', 'datapath', 'flow'],
   metrics: ['lib', 'datapath', 'flow', 'engine'],
   redis: ['lib', 'flow', 'engine'],
-  web: [],
+  web: ['flow'], // web/client shares the flow model's names and duration syntax with the server
   api: ['lib', 'flow', 'engine', 'web'],
   relay: ['lib', 'flow', 'engine', 'redis', 'api'],
   agent: ['lib', 'datapath', 'flow', 'engine', 'metrics', 'redis', 'api'],

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FilterError } from '../flow/filter.js';
 import { PROTO_NAME_LIST } from '../flow/protocols.js';
+import { TOP_DIMENSIONS } from '../flow/top-dimensions.js';
 
 /** A 400 raised by a handler. */
 export class BadRequestError extends Error {
@@ -28,7 +29,7 @@ const ALLOWED: Record<string, string> = {
   window: 'a duration such as 30s, 5m, 1h, 1h30m',
   limit: 'an integer from 1 to 10000 (stream: 0 to 10000)',
   k: 'an integer from 1 to the most entries the agent allows (1000 by default)',
-  by: 'src, dst, pair, flow, sport, dport, proto or iface',
+  by: `${TOP_DIMENSIONS.slice(0, -1).join(', ')} or ${TOP_DIMENSIONS[TOP_DIMENSIONS.length - 1]}`,
   metric: 'bytes or packets',
 };
 

@@ -6,7 +6,7 @@
  * same way: 400 with what is allowed.
  */
 import { DURATION_PATTERN } from '../flow/duration.js';
-import { TOP_DIMENSIONS, TOP_METRICS } from '../engine/top/top-windows.js';
+import { TOP_DIMENSIONS, TOP_METRICS } from '../flow/top-dimensions.js';
 
 export const MAX_LIMIT = 10_000;
 

@@ -1,4 +1,5 @@
 /** flowscope top: the top talkers of a window. */
+import { TOP_DIMENSIONS } from '../flow/top-dimensions.js';
 import { ApiClient, clientOptions } from './client.js';
 import { FILTER_FLAG_OPTIONS, filterQuery, positiveInt } from './filters.js';
 import { table } from './format.js';
@@ -14,7 +15,6 @@ interface TopAnswer {
   entries: { key: Record<string, string | number>; bytes: number; packets: number; share: number }[];
 }
 
-const DIMENSIONS = ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface'];
 
 export function keyText(key: Record<string, string | number>): string {
   if ('sport' in key && 'dport' in key && 'src' in key) {
@@ -37,7 +37,7 @@ export async function top(args: string[], env: NodeJS.ProcessEnv, out: (text: st
     output: { type: 'string', short: 'o' },
   });
   if (values.help) return out(HELP.top + '\n');
-  if (values.by !== undefined && !DIMENSIONS.includes(values.by)) throw new UsageError(`top: --by "${values.by}" is unknown; use ${DIMENSIONS.join(', ')}`);
+  if (values.by !== undefined && !(TOP_DIMENSIONS as readonly string[]).includes(values.by)) throw new UsageError(`top: --by "${values.by}" is unknown; use ${TOP_DIMENSIONS.join(', ')}`);
   if (values.metric !== undefined && values.metric !== 'bytes' && values.metric !== 'packets') throw new UsageError(`top: --metric "${values.metric}" is unknown; use bytes or packets`);
   const format = values.output ?? 'table';
   if (format !== 'table' && format !== 'json') throw new UsageError(`top: -o "${format}" is unknown; use table or json`);

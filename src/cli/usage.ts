@@ -1,6 +1,7 @@
 /** Usage errors (exit status 2, one line on stderr), argument parsing and the help texts. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { optionsHelp, RUN_OPTIONS } from '../config/config.js';
+import { TOP_DIMENSIONS } from '../flow/top-dimensions.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -85,7 +86,7 @@ Filters (combined with AND):
 ${CLIENT_OPTIONS_HELP}`,
   top: `Usage: flowscope top [--by DIM] [--metric bytes|packets] [--window DURATION] [-k N] [filters]
 
-  --by DIM              src (default), dst, pair, flow, sport, dport, proto, iface
+  --by DIM              ${TOP_DIMENSIONS.map((d) => (d === 'src' ? 'src (default)' : d === 'node' ? 'node (on a relay)' : d)).join(', ')}
   --metric M            bytes (default) or packets
   --window DURATION     e.g. 30s, 5m, 1h (default 1m)
   -k N                  entries (default 10)

@@ -40,6 +40,10 @@ describe('other field validation', () => {
     expect(isDuration('30s')).toBe(true);
     expect(isDuration('1h')).toBe(true);
     expect(isDuration('1 h')).toBe(false);
+    // what the server accepts (flow/duration.ts): compound and fractional durations; a window is positive
+    expect(isDuration('1h30m')).toBe(true);
+    expect(isDuration('1.5h')).toBe(true);
+    expect(isDuration('0s')).toBe(false);
   });
   it('reports each invalid field with what is allowed', () => {
     const f = normalizeFilter({ ip: '10.0.0.0/99', port: '70000', proto: 'http', direction: 'sideways', src: '1.2.3.4' });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { formatDuration, parseDuration } from '../../flow/duration.js';
 import { hasKeyConditions, parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
 import type { TopQueryService } from '../queries.js';
-import type { TopDimension, TopMetric } from '../../engine/top/top-windows.js';
+import type { TopDimension, TopMetric } from '../../flow/top-dimensions.js';
 import { BadRequestError } from '../errors.js';
 import { errorSchema, topAnswerSchema, topQuerySchema } from '../schemas.js';
 

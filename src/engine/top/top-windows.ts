@@ -42,12 +42,9 @@ import { metaDirectionCode, metaFamily, metaIcmpCode, metaIcmpType, metaProto, p
 import { growFloat64, growUint32, growUint8 } from '../../lib/typed-arrays.js';
 import { NumberIndex } from '../../lib/number-index.js';
 import { Slicer } from '../../lib/slicer.js';
+import { TOP_DIMENSIONS, type TopDimension, type TopMetric } from '../../flow/top-dimensions.js';
 import { TopKSelector, topK } from '../../lib/top-k.js';
 
-export const TOP_DIMENSIONS = ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] as const;
-export type TopDimension = (typeof TOP_DIMENSIONS)[number];
-export const TOP_METRICS = ['bytes', 'packets'] as const;
-export type TopMetric = (typeof TOP_METRICS)[number];
 
 export interface TopConfig {
   bucketMs: number;

@@ -8,6 +8,11 @@
  * and its 400 message is shown when it disagrees.
  */
 
+import { parseDuration } from '../../flow/duration.js';
+import { TOP_DIMENSIONS, TOP_METRICS, type TopDimension, type TopMetric } from '../../flow/top-dimensions.js';
+
+export { TOP_METRICS, type TopMetric };
+
 /** The contract's flow filters, as typed into the filter bar (strings; '' = unset). */
 export interface FlowFilter {
   ip: string;
@@ -32,10 +37,8 @@ export function emptyFilter(): FlowFilter {
   return { ip: '', src: '', dst: '', port: '', sport: '', dport: '', proto: '', iface: '', direction: '', node: '' };
 }
 
-export const TOP_BY = ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] as const;
-export type TopBy = (typeof TOP_BY)[number];
-export const TOP_METRICS = ['bytes', 'packets'] as const;
-export type TopMetric = (typeof TOP_METRICS)[number];
+export const TOP_BY = TOP_DIMENSIONS;
+export type TopBy = TopDimension;
 export const TOP_WINDOWS = ['10s', '30s', '1m', '5m', '15m', '1h'] as const;
 
 export interface TopQuery {
@@ -99,8 +102,10 @@ export function isProto(s: string): boolean {
   return (PROTO_NAMES as readonly string[]).includes(s.toLowerCase()) || (/^\d{1,3}$/.test(s) && Number(s) <= 255);
 }
 
+/** A duration as the server reads it (30s, 5m, 1h30m, 1.5h), and a positive one. */
 export function isDuration(s: string): boolean {
-  return /^\d{1,6}(ms|s|m|h|d)$/.test(s);
+  const ms = parseDuration(s);
+  return ms !== undefined && ms > 0;
 }
 
 /** Problems in a filter, by field: a message per invalid field, empty when all is well. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFlowFilter, type FlowFilterParams } from '../../../src/flow/filter.js';
-import type { TopDimension, TopMetric } from '../../../src/engine/top/top-windows.js';
+import type { TopDimension, TopMetric } from '../../../src/flow/top-dimensions.js';
 import { topK } from '../../../src/lib/top-k.js';
 import { makeAgent, udp, T0 } from '../../helpers/agent-fixture.js';
 
