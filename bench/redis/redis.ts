@@ -184,7 +184,7 @@ async function main(): Promise<void> {
 | redis-benchmark XADD, 50 connections, -P ${DEPTH} (Redis's own ceiling) | ${r(median(rb50))} | ${Math.round((100 * median(rb50)) / rb)}% |
 
 - Relay ingest (replay of ${r(relay.entries)} entries of ${RUNS * 2} streams: XRANGE, decode, record stores, top-talkers windows): **${r(relay.rate)} entries/s**.
-- Bounded queue while Redis is down: **${Math.round(mem)} bytes per buffered record** (the RESP text of its fields plus ~33 bytes of columns); the default \`--redis-buffer 200000\` is thus ≈ ${Math.round((mem * 200_000) / 2 ** 20)} MiB at most.
+- Bounded queue while Redis is down: **${Math.round(mem)} bytes per buffered record** (the RESP bytes of its fields in the queue's arena plus 41 bytes of columns); the default \`--redis-buffer 200000\` is thus ≈ ${Math.round((mem * 200_000) / 2 ** 20)} MiB at most.
 `;
     writeSection('redis', md);
     process.stdout.write(md);

@@ -1,11 +1,17 @@
 /**
  * The sink's bounded FIFO of encoded stream entries, waiting to be written.
  *
- * A ring of parallel columns: the entry's encoded fields (one string, see
- * entry-encoding.ts), its field-pair count, its export time and, once it has
- * been sent at least once, its stream ID. The ID is kept across retries so
- * that re-sending an entry Redis already has is recognised (see
- * stream-sink.ts): that is what makes the retries exact.
+ * Each entry is the RESP bytes of its field/value pairs (entry-encoding.ts),
+ * written straight into a chunked byte arena: chunks of CHUNK_BYTES, an entry
+ * never spans two, a chunk is released once the head has passed it. Next to
+ * the bytes, a ring of parallel columns: the entry's place in the arena, its
+ * field-pair count, its export time and, once it has been sent at least
+ * once, its stream ID. The ID is kept across retries so that re-sending an
+ * entry Redis already has is recognised (see stream-sink.ts): that is what
+ * makes the retries exact.
+ *
+ * A buffered entry thus costs its RESP bytes (~450-500) plus 41 bytes of
+ * columns, with no JS object per entry for the garbage collector to trace.
  *
  * Entries are only removed from the head, once delivered; pushing onto a
  * full queue refuses the entry (the caller counts it as dropped), so the
@@ -18,8 +24,18 @@ export interface EntryId {
   seq: number;
 }
 
+/** Arena chunk size: many entries each (an entry is < 2 KB unless names are huge). */
+const CHUNK_BYTES = 256 * 1024;
+
 export class EntryQueue {
-  private readonly fields: (string | undefined)[];
+  /** arena chunks, chunks[k] has number firstChunk + k */
+  private chunks: Buffer[] = [];
+  private firstChunk = 0;
+  /** write position in the last chunk */
+  private tailPos = 0;
+  private readonly chunkOf: Float64Array;
+  private readonly offset: Uint32Array;
+  private readonly size: Uint32Array;
   private readonly pairs: Uint8Array;
   private readonly exportMs: Float64Array;
   private readonly idMs: Float64Array;
@@ -29,7 +45,9 @@ export class EntryQueue {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be a positive integer, got ${capacity}`);
-    this.fields = new Array<string | undefined>(capacity);
+    this.chunkOf = new Float64Array(capacity);
+    this.offset = new Uint32Array(capacity);
+    this.size = new Uint32Array(capacity);
     this.pairs = new Uint8Array(capacity);
     this.exportMs = new Float64Array(capacity);
     this.idMs = new Float64Array(capacity);
@@ -44,16 +62,46 @@ export class EntryQueue {
     return this.count === this.capacity;
   }
 
-  /** Appends an entry; false (and nothing kept) when the queue is full. */
-  push(fields: string, pairs: number, exportMs: number): boolean {
-    if (this.count === this.capacity) return false;
+  /** Bytes of arena held (for tests and the memory bench). */
+  get arenaBytes(): number {
+    return this.chunks.reduce((a, c) => a + c.length, 0);
+  }
+
+  /**
+   * Room for an entry of at most maxBytes: the buffer and position to write
+   * it at, then commit() its length. Undefined when the queue is full.
+   */
+  reserve(maxBytes: number): { buf: Buffer; pos: number } | undefined {
+    if (this.count === this.capacity) return undefined;
+    let tail = this.chunks[this.chunks.length - 1];
+    if (!tail || this.tailPos + maxBytes > tail.length) {
+      tail = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, maxBytes));
+      this.chunks.push(tail);
+      this.tailPos = 0;
+    }
+    return { buf: tail, pos: this.tailPos };
+  }
+
+  /** Appends the entry written at the reserved position: `bytes` long, `pairs` field/value pairs. */
+  commit(bytes: number, pairs: number, exportMs: number): void {
     const at = (this.head + this.count) % this.capacity;
-    this.fields[at] = fields;
+    this.chunkOf[at] = this.firstChunk + this.chunks.length - 1;
+    this.offset[at] = this.tailPos;
+    this.size[at] = bytes;
     this.pairs[at] = pairs;
     this.exportMs[at] = exportMs;
     this.idMs[at] = 0;
     this.idSeq[at] = 0;
+    this.tailPos += bytes;
     this.count++;
+  }
+
+  /** Appends an entry given as bytes (tests, tools); false (and nothing kept) when full. */
+  push(fields: Uint8Array, pairs: number, exportMs: number): boolean {
+    const r = this.reserve(fields.length);
+    if (!r) return false;
+    r.buf.set(fields, r.pos);
+    this.commit(fields.length, pairs, exportMs);
     return true;
   }
 
@@ -62,8 +110,23 @@ export class EntryQueue {
     return (this.head + i) % this.capacity;
   }
 
-  fieldsAt(i: number): string {
-    return this.fields[this.at(i)]!;
+  /** Copies entry i's field bytes into out at pos; returns the position after them. */
+  copyFields(i: number, out: Buffer, pos: number): number {
+    const at = this.at(i);
+    const chunk = this.chunks[this.chunkOf[at] - this.firstChunk];
+    const off = this.offset[at];
+    return pos + chunk.copy(out, pos, off, off + this.size[at]);
+  }
+
+  /** Entry i's field bytes (a view into the arena, valid until the entry is removed). */
+  fieldsAt(i: number): Buffer {
+    const at = this.at(i);
+    const off = this.offset[at];
+    return this.chunks[this.chunkOf[at] - this.firstChunk].subarray(off, off + this.size[at]);
+  }
+
+  sizeAt(i: number): number {
+    return this.size[this.at(i)];
   }
 
   pairsAt(i: number): number {
@@ -77,6 +140,14 @@ export class EntryQueue {
   idAt(i: number): EntryId {
     const at = this.at(i);
     return { ms: this.idMs[at], seq: this.idSeq[at] };
+  }
+
+  idMsAt(i: number): number {
+    return this.idMs[this.at(i)];
+  }
+
+  idSeqAt(i: number): number {
+    return this.idSeq[this.at(i)];
   }
 
   hasId(i: number): boolean {
@@ -93,11 +164,24 @@ export class EntryQueue {
     this.setId(i, 0, 0);
   }
 
-  /** Removes the n oldest entries. */
+  /** Removes the n oldest entries, releasing the arena chunks nothing uses any more. */
   shift(n: number): void {
     if (n > this.count) throw new RangeError(`cannot remove ${n} of ${this.count} entries`);
-    for (let k = 0; k < n; k++) this.fields[(this.head + k) % this.capacity] = undefined;
     this.head = (this.head + n) % this.capacity;
     this.count -= n;
+    if (this.count === 0) {
+      // keep one chunk for what comes next, from its start
+      if (this.chunks.length > 1) {
+        this.firstChunk += this.chunks.length - 1;
+        this.chunks = [this.chunks[this.chunks.length - 1]];
+      }
+      this.tailPos = 0;
+      return;
+    }
+    const first = this.chunkOf[this.head];
+    if (first > this.firstChunk) {
+      this.chunks.splice(0, first - this.firstChunk);
+      this.firstChunk = first;
+    }
   }
 }

@@ -31,17 +31,16 @@
  * reports a duplicate node (status, metrics, a warning at most every 10 s).
  */
 import { randomBytes } from 'node:crypto';
-import type { Pipeline } from 'ioredis';
 import type { InterfaceReport } from '../engine/interface-accounting.js';
 import type { RecordBatch } from '../flow/record-batch.js';
 import type { RecordSink, SinkStatus } from '../engine/sink.js';
 import { describeError, isReady, type RedisClient } from './connection.js';
 import { DEFAULT_BATCH_SIZE } from './defaults.js';
-import { EntryEncoder } from './entry-encoding.js';
+import { bulk, EntryEncoder } from './entry-encoding.js';
 import { EntryQueue } from './entry-queue.js';
 import { flowsKey, interfacesKey, NODES_KEY, writerKey } from './keys.js';
 import { ID_TOO_SMALL, parseStreamId, StreamIdClock } from './stream-id.js';
-import { PreEncodedXadd, xaddPrefix, xaddText } from './xadd-command.js';
+import { XaddConnection, type PipelineReplies, type XaddTransport } from './xadd-connection.js';
 
 /** The part of a pino logger the sink uses. */
 export interface SinkLog {
@@ -70,6 +69,8 @@ export interface RedisSinkOptions {
   /** this process's writer id (default: 16 random hex digits) */
   writerId?: string;
   clock?: () => number;
+  /** wraps the hot-path connection (tests: lost replies) */
+  wrapTransport?: (t: XaddTransport) => XaddTransport;
 }
 
 const DROP_LOG_EVERY_MS = 10_000;
@@ -100,7 +101,12 @@ export class RedisStreamSink implements RecordSink {
   readonly writer: string;
   private readonly key: string;
   private readonly writerKey: string;
-  private readonly prefix: string;
+  /** RESP of `XADD key MAXLEN ~ N` (without the array header and the ID) */
+  private readonly prefix: Buffer;
+  /** the XADD connection (xadd-connection.ts): the pipelines' bytes go there */
+  private readonly xadd: XaddTransport;
+  /** reusable pipeline buffers not on the wire */
+  private readonly buffers: Buffer[] = [];
   private readonly batchSize: number;
   private readonly maxInFlight: number;
   private readonly clock: () => number;
@@ -127,7 +133,9 @@ export class RedisStreamSink implements RecordSink {
     this.encoder = new EntryEncoder(options.node, this.writer);
     this.key = flowsKey(options.node);
     this.writerKey = writerKey(options.node);
-    this.prefix = xaddPrefix(this.key, options.maxLen);
+    this.prefix = Buffer.from(`$4\r\nXADD\r\n${bulk(this.key)}$6\r\nMAXLEN\r\n$1\r\n~\r\n${bulk(String(options.maxLen))}`, 'utf8');
+    const xadd = new XaddConnection(options.client, this.key, `flowscope-xadd-${options.node}`);
+    this.xadd = options.wrapTransport ? options.wrapTransport(xadd) : xadd;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.maxInFlight = options.maxInFlight ?? 4;
     this.clock = options.clock ?? Date.now;
@@ -161,11 +169,7 @@ export class RedisStreamSink implements RecordSink {
       this.countDropped(batch.count);
       return;
     }
-    const endMs = batch.endMs;
-    let refused = 0;
-    this.encoder.encode(batch, (fields, pairs) => {
-      if (!this.queue.push(fields, pairs, endMs)) refused++;
-    });
+    const refused = this.encoder.encode(batch, this.queue);
     if (refused > 0) this.countDropped(refused);
   }
 
@@ -198,6 +202,7 @@ export class RedisStreamSink implements RecordSink {
     if (!isReady(client)) return;
     try {
       if (!this.registered) await this.register();
+      await this.xadd.connect();
       if (!(await this.writeBacklog())) this.retryLater();
       if (isReady(client)) await this.checkWriter();
       if (this.options.interfaces && isReady(client)) await this.publishInterfaces();
@@ -243,10 +248,10 @@ export class RedisStreamSink implements RecordSink {
    * recognised on the retry).
    */
   private async writeBacklog(): Promise<boolean> {
-    const inFlight: { n: number; replies: Promise<[Error | null, unknown][] | Error> }[] = [];
+    const inFlight: { n: number; replies: Promise<PipelineReplies> }[] = [];
     let sent = 0;
     for (;;) {
-      while (inFlight.length < this.maxInFlight && sent < this.queue.length && isReady(this.options.client)) {
+      while (inFlight.length < this.maxInFlight && sent < this.queue.length && this.xadd.connected) {
         const n = Math.min(this.batchSize, this.queue.length - sent);
         inFlight.push({ n, replies: this.sendRange(sent, n) });
         sent += n;
@@ -263,7 +268,7 @@ export class RedisStreamSink implements RecordSink {
       for (const p of inFlight) {
         const replies = await p.replies;
         if (!(replies instanceof Error)) {
-          replies.forEach(([err], i) => {
+          replies.forEach((err, i) => {
             if (err && !ID_TOO_SMALL.test(err.message) && !isConnectionError(err)) this.queue.clearId(offset + i);
           });
         }
@@ -273,35 +278,53 @@ export class RedisStreamSink implements RecordSink {
     }
   }
 
-  /** Sends entries [from, from + n) of the queue as one pipeline; resolves with its replies or the error. */
-  private sendRange(from: number, n: number): Promise<[Error | null, unknown][] | Error> {
-    // pipeline() is typed as the chainable commands; the object is a Pipeline, which takes Command objects.
-    const pipeline = this.options.client.pipeline() as unknown as Pipeline;
+  /**
+   * Sends entries [from, from + n) of the queue as one pipeline: their XADDs'
+   * RESP written into one buffer (IDs chosen on the first send, kept after),
+   * one socket write; resolves with the replies or the connection's error.
+   */
+  private sendRange(from: number, n: number): Promise<PipelineReplies> {
+    const queue = this.queue;
+    const prefix = this.prefix;
+    let need = 0;
+    for (let i = from; i < from + n; i++) need += queue.sizeAt(i) + prefix.length + 64;
+    let buf = this.buffers.pop();
+    if (!buf || buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, 64 * 1024));
+    let p = 0;
     for (let i = from; i < from + n; i++) {
-      if (!this.queue.hasId(i)) {
-        const id = this.ids.next(this.queue.exportMsAt(i));
-        this.queue.setId(i, id.ms, id.seq);
+      let ms = queue.idMsAt(i);
+      let seq = queue.idSeqAt(i);
+      if (ms === 0) {
+        const id = this.ids.next(queue.exportMsAt(i));
+        ms = id.ms;
+        seq = id.seq;
+        queue.setId(i, ms, seq);
       }
-      const { ms, seq } = this.queue.idAt(i);
-      pipeline.sendCommand(new PreEncodedXadd(this.key, xaddText(this.prefix, `${ms}-${seq}`, this.queue.fieldsAt(i), this.queue.pairsAt(i))));
+      // *<args>\r\n XADD key MAXLEN ~ N $<len>\r\n<ms>-<seq>\r\n <fields>
+      p += buf.write(`*${6 + 2 * queue.pairsAt(i)}\r\n`, p, 'latin1');
+      p += prefix.copy(buf, p);
+      const id = `${ms}-${seq}`;
+      p += buf.write(`$${id.length}\r\n${id}\r\n`, p, 'latin1');
+      p = queue.copyFields(i, buf, p);
     }
-    return pipeline.exec().then(
-      (results) => results ?? new Error('pipeline not executed'),
-      (err: Error) => err,
-    );
+    const out = buf;
+    return this.xadd.send(out, p, n).then((replies) => {
+      if (this.buffers.length < this.maxInFlight + 1) this.buffers.push(out);
+      return replies;
+    });
   }
 
   /**
    * Settles the replies of the pipeline that starts at the queue's head:
    * removes what was delivered, up to the first failure; false on a failure.
    */
-  private async settle(results: [Error | null, unknown][] | Error): Promise<boolean> {
+  private async settle(results: PipelineReplies): Promise<boolean> {
     if (results instanceof Error) {
       // The connection went away mid-pipeline: keep everything, IDs included (see above).
       this.lastError = `redis ${this.options.url}: ${describeError(results)}`;
       return false;
     }
-    const clashes = results.some(([err]) => err && ID_TOO_SMALL.test(err.message)) ? await this.clashOwners(results) : undefined;
+    const clashes = results.some((err) => err && ID_TOO_SMALL.test(err.message)) ? await this.clashOwners(results) : undefined;
     if (clashes instanceof Error) {
       this.lastError = `redis ${this.options.url}: ${describeError(clashes)}`;
       return false;
@@ -310,7 +333,7 @@ export class RedisStreamSink implements RecordSink {
     let failure: Error | undefined;
     let foreign = 0;
     for (let i = 0; i < results.length; i++) {
-      const err = results[i][0];
+      const err = results[i];
       if (!err || (ID_TOO_SMALL.test(err.message) && clashes?.get(i) === true)) {
         if (!failure) delivered++;
         continue;
@@ -357,11 +380,11 @@ export class RedisStreamSink implements RecordSink {
    * stream holds this writer's entry at that ID (an earlier attempt of this
    * sink that did arrive), false where not (another writer's entry, or none).
    */
-  private async clashOwners(results: [Error | null, unknown][]): Promise<Map<number, boolean> | Error> {
+  private async clashOwners(results: (Error | null)[]): Promise<Map<number, boolean> | Error> {
     const at: number[] = [];
     const pipeline = this.options.client.pipeline();
     for (let i = 0; i < results.length; i++) {
-      const err = results[i][0];
+      const err = results[i];
       if (!err || !ID_TOO_SMALL.test(err.message)) continue;
       at.push(i);
       const id = this.idText(i);
@@ -447,6 +470,7 @@ export class RedisStreamSink implements RecordSink {
       this.dropped += this.queue.length;
       this.queue.shift(this.queue.length);
     }
+    this.xadd.close();
     const client = this.options.client;
     client.off('ready', this.onReady);
     client.off('error', this.onError);
