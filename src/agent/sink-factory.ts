@@ -20,6 +20,8 @@ export interface SinkOptions {
   redisBuffer?: number;
   /** XADDs per pipeline of the Redis sink */
   redisBatch?: number;
+  /** one Redis entry per flow per this interval (undefined: one per export) */
+  redisExportIntervalMs?: number;
   /** per-interface counters, for sinks that publish them (the Redis sink does) */
   interfaces?: () => InterfaceReport[];
   /** where sinks log connection trouble and drops */
@@ -68,6 +70,7 @@ export async function createRedisSink(options: SinkOptions & { redisUrl: string 
     maxLen: options.redisMaxLen ?? 1_000_000,
     bufferRecords: options.redisBuffer ?? DEFAULT_BUFFER_RECORDS,
     batchSize: options.redisBatch,
+    exportIntervalMs: options.redisExportIntervalMs,
     interfaces: options.interfaces,
     log: options.log,
   });

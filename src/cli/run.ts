@@ -135,6 +135,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
       redisMaxLen: config.redisMaxLen,
       redisBuffer: config.redisBuffer,
       redisBatch: config.redisBatch,
+      redisExportIntervalMs: config.redisExportIntervalMs > config.exportIntervalMs ? config.redisExportIntervalMs : undefined,
       interfaces: () => agentRef?.interfaceAccounting.report() ?? [],
       log,
     });

@@ -70,6 +70,13 @@ export const RUN_OPTIONS = {
   'redis-maxlen': { kind: 'int', default: 1_000_000, min: 1, max: 1e12, help: 'approximate MAXLEN of each Redis stream' },
   'redis-buffer': { kind: 'int', default: DEFAULT_BUFFER_RECORDS, min: 1, max: 1 << 26, help: 'records buffered while Redis is down or slow; beyond, records are dropped and counted' },
   'redis-batch': { kind: 'int', default: DEFAULT_BATCH_SIZE, min: 1, max: 100_000, help: 'XADDs per Redis pipeline' },
+  'redis-export-interval': {
+    kind: 'duration',
+    default: ms(10_000),
+    min: 10,
+    max: 86_400_000,
+    help: 'one Redis entry per flow per this interval, its counts summed over the exports (a multiple of --poll-interval, rounded up to one of --export-interval); the in-memory store keeps every export',
+  },
   token: { kind: 'string', help: 'bearer token required by the HTTP API (except /healthz, /readyz)', check: (v) => (v.length >= 1 && !/\s/.test(v) ? undefined : 'a token has no spaces') },
   'insecure-no-auth': { kind: 'bool', default: 'false', help: 'serve the API on a non-loopback --listen without --token (anyone who reaches the port reads every flow)' },
   'max-followers': { kind: 'int', default: 64, min: 1, max: 100_000, help: 'clients following /api/v1/flows/stream at once (the dashboard, observe -f); beyond, 503' },
@@ -119,6 +126,8 @@ export interface AgentConfig {
   redisMaxLen: number;
   redisBuffer: number;
   redisBatch: number;
+  /** the Redis sink's entry interval (a multiple of exportIntervalMs); equal to it: one entry per export */
+  redisExportIntervalMs: number;
   token?: string;
   /** a non-loopback listen without a token was asked for */
   insecureNoAuth: boolean;
@@ -279,6 +288,10 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
   const poll = values['poll-interval'] as number;
   const exportInterval = (values['export-interval'] as number | undefined) ?? poll;
   if (exportInterval < poll) throw new ConfigError(`export-interval (${exportInterval}ms) must not be shorter than poll-interval (${poll}ms)`);
+  const redisExport = values['redis-export-interval'] as number;
+  if (redisExport % poll !== 0 && redisExport !== RUN_OPTIONS['redis-export-interval'].default) {
+    throw new ConfigError(`redis-export-interval (${redisExport}ms) must be a multiple of poll-interval (${poll}ms)`);
+  }
   const budget = memoryBudget({
     memoryLimit: values['memory-limit'] as number,
     flowMapSize: values['flow-map-size'] as number,
@@ -298,6 +311,7 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
     redisMaxLen: values['redis-maxlen'] as number,
     redisBuffer: values['redis-buffer'] as number,
     redisBatch: values['redis-batch'] as number,
+    redisExportIntervalMs: Math.max(1, Math.ceil(redisExport / exportInterval)) * exportInterval,
     token: values.token as string | undefined,
     insecureNoAuth: values['insecure-no-auth'] === 'true',
     maxFollowers: values['max-followers'] as number,

@@ -38,6 +38,7 @@ import { describeError, isReady, type RedisClient } from './connection.js';
 import { DEFAULT_BATCH_SIZE } from './defaults.js';
 import { bulk, EntryEncoder } from './entry-encoding.js';
 import { EntryQueue } from './entry-queue.js';
+import { EntryCoalescer } from './coalescer.js';
 import { flowsKey, interfacesKey, NODES_KEY, writerKey } from './keys.js';
 import { ID_TOO_SMALL, parseStreamId, StreamIdClock } from './stream-id.js';
 import { XaddConnection, type PipelineReplies, type XaddTransport } from './xadd-connection.js';
@@ -69,6 +70,11 @@ export interface RedisSinkOptions {
   /** this process's writer id (default: 16 random hex digits) */
   writerId?: string;
   clock?: () => number;
+  /**
+   * one entry per flow per this interval (coalescer.ts: the exports' counts
+   * summed per flow); undefined: one entry per flow and export
+   */
+  exportIntervalMs?: number;
   /** wraps the hot-path connection (tests: lost replies) */
   wrapTransport?: (t: XaddTransport) => XaddTransport;
 }
@@ -91,12 +97,17 @@ export interface RedisSinkStatus extends SinkStatus {
   idClashes: number;
   /** flushes that found another writer's id in flowscope:{NODE}:writer */
   otherWriterSeen: number;
+  /** --redis-export-interval: one entry per flow per this interval (absent: one per export) */
+  exportIntervalMs?: number;
+  /** flows summed in the open interval, not yet entries */
+  intervalFlows?: number;
 }
 
 export class RedisStreamSink implements RecordSink {
   readonly name = 'redis';
   private readonly queue: EntryQueue;
   private readonly encoder: EntryEncoder;
+  private readonly coalescer: EntryCoalescer | undefined;
   private readonly ids = new StreamIdClock();
   readonly writer: string;
   private readonly key: string;
@@ -123,6 +134,7 @@ export class RedisStreamSink implements RecordSink {
   /** node registered and ID floor read on the current connection */
   private registered = false;
   private draining: Promise<void> | undefined;
+  private drainAgain = false;
   private closed = false;
   private wasConnected = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -131,6 +143,7 @@ export class RedisStreamSink implements RecordSink {
     this.queue = new EntryQueue(options.bufferRecords);
     this.writer = options.writerId ?? randomBytes(8).toString('hex');
     this.encoder = new EntryEncoder(options.node, this.writer);
+    if (options.exportIntervalMs !== undefined) this.coalescer = new EntryCoalescer(options.exportIntervalMs, options.node);
     this.key = flowsKey(options.node);
     this.writerKey = writerKey(options.node);
     this.prefix = Buffer.from(`$4\r\nXADD\r\n${bulk(this.key)}$6\r\nMAXLEN\r\n$1\r\n~\r\n${bulk(String(options.maxLen))}`, 'utf8');
@@ -169,9 +182,15 @@ export class RedisStreamSink implements RecordSink {
       this.countDropped(batch.count);
       return;
     }
+    if (this.coalescer) this.coalescer.add(batch, this.enqueue);
+    else this.enqueue(batch);
+  }
+
+  /** Encodes records into the queue; what does not fit is dropped and counted. */
+  private readonly enqueue = (batch: RecordBatch): void => {
     const refused = this.encoder.encode(batch, this.queue);
     if (refused > 0) this.countDropped(refused);
-  }
+  };
 
   private countDropped(n: number): void {
     this.dropped += n;
@@ -189,11 +208,19 @@ export class RedisStreamSink implements RecordSink {
 
   /** Starts writing the backlog if it is not being written; resolves when this drain stops. */
   flush(): Promise<void> {
-    if (!this.draining) {
-      this.draining = this.drain().finally(() => {
-        this.draining = undefined;
-      });
+    if (!this.closed) this.coalescer?.closeIfDue(this.clock(), this.enqueue);
+    if (this.draining) {
+      // this drain may be past writing: what was queued since gets a drain of its own right after
+      this.drainAgain = true;
+      return this.draining;
     }
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.drainAgain) {
+        this.drainAgain = false;
+        if (this.queue.length > 0 && !this.closed) void this.flush();
+      }
+    });
     return this.draining;
   }
 
@@ -455,6 +482,7 @@ export class RedisStreamSink implements RecordSink {
   /** Writes what it can of the backlog (at most closeTimeoutMs), then disconnects. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.coalescer?.close(this.enqueue); // the open interval is written too
     this.closed = true;
     const deadline = this.clock() + (this.options.closeTimeoutMs ?? 5000);
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -493,6 +521,10 @@ export class RedisStreamSink implements RecordSink {
       otherWriterSeen: this.otherWriterSeen,
     };
     if (duplicateNode && this.otherWriter !== undefined) s.otherWriter = this.otherWriter;
+    if (this.coalescer) {
+      s.exportIntervalMs = this.coalescer.intervalMs;
+      s.intervalFlows = this.coalescer.flows;
+    }
     if (this.lastError) s.lastError = this.lastError;
     return s;
   }
