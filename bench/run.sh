@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench -- [per-packet|drain|service|redis|restart|iperf|all]
+# npm run bench -- [per-packet|drain|service|redis|restart|iperf|ip|all]
 # Each benchmark writes its own section of bench/RESULTS.md. Run them on a
 # quiet machine: they compare against baselines measured in the same run, but
 # noise from other processes still widens the spread.
@@ -14,6 +14,7 @@ case "$what" in
   service) run service node --expose-gc --import tsx bench/service/service.ts "$@" ;;
   redis) run redis node --expose-gc --import tsx bench/redis/redis.ts "$@" ;;
   restart) run restart npx tsx bench/restart/restart.ts "$@" ;;
+  ip) run ip npx tsx bench/lib/ip.ts "$@" ;;
   iperf) run iperf npx tsx bench/datapath/iperf.ts "$@" ;;
   all)
     run per-packet npx tsx bench/datapath/per-packet.ts
@@ -23,6 +24,7 @@ case "$what" in
     run redis node --expose-gc --import tsx bench/redis/redis.ts
     run restart npx tsx bench/restart/restart.ts
     run iperf npx tsx bench/datapath/iperf.ts
+    run ip npx tsx bench/lib/ip.ts
     ;;
-  *) echo "usage: npm run bench -- [per-packet|drain|service|redis|restart|iperf|all]" >&2; exit 2 ;;
+  *) echo "usage: npm run bench -- [per-packet|drain|service|redis|restart|iperf|ip|all]" >&2; exit 2 ;;
 esac

@@ -1,8 +1,18 @@
 /**
- * IP addresses as bytes and as text: parsing and CIDR prefixes for the flow
- * filters (addresses are compared as bytes, so `2001:DB8::1` in a filter
- * matches `2001:db8::1` in a record), and the canonical text of raw bytes.
+ * IP addresses as bytes and as text. Filters (`src=`, `dst=`, `ip=` of the
+ * API and the CLI) are parsed by the `ip-address` package (parsePrefix);
+ * addresses are then compared as bytes, so `2001:DB8::1` in a filter matches
+ * `2001:db8::1` in a record.
+ *
+ * Two hand-written codecs stay, for the paths that run per flow or per entry
+ * rather than per request: parseIp (text -> bytes, per distinct address or
+ * top-talkers key a filter tests, per Redis entry the relay decodes) and
+ * formatIPv4/formatIPv6 (bytes -> the contract's text, per new flow of a
+ * drain). bench/lib/ip.ts measures them against `ip-address`
+ * (bench/RESULTS.md, "IP text codecs"); the formatter also writes IPv4-mapped
+ * addresses as ::ffff:a.b.c.d, as the contract does, which `ip-address` does not.
  */
+import { Address4, Address6 } from 'ip-address';
 import { isIPv4, isIPv6 } from 'node:net';
 
 export interface IpPrefix {
@@ -71,27 +81,38 @@ export function parseIp(text: string): { family: 4 | 6; bytes: Uint8Array } | un
   return parseIPv6(text, bytes) ? { family: 6, bytes } : undefined;
 }
 
+/** An address or ADDRESS/BITS parsed by `ip-address`: the bytes, and the prefix length (the family's width without /BITS). */
+function parseAddress(text: string): { ip: { family: 4 | 6; bytes: Uint8Array }; bits: number } | undefined {
+  if (Address4.isValid(text)) {
+    const a = new Address4(text);
+    return { ip: { family: 4, bytes: Uint8Array.from(a.toArray()) }, bits: a.subnetMask };
+  }
+  if (Address6.isValid(text)) {
+    const a = new Address6(text);
+    const raw = a.toUnsignedByteArray();
+    const bytes = new Uint8Array(16);
+    bytes.set(raw, 16 - raw.length);
+    return { ip: { family: 6, bytes }, bits: a.subnetMask };
+  }
+  return undefined;
+}
+
 /**
- * Parses `ADDRESS` or `ADDRESS/BITS` (IPv4 or IPv6). A bare address is a
- * host prefix (/32 or /128). Host bits set in a CIDR are ignored, as `ip
- * route` does. Returns undefined for anything malformed.
+ * Parses `ADDRESS` or `ADDRESS/BITS` (IPv4 or IPv6) with `ip-address`. A bare
+ * address is a host prefix (/32 or /128). Host bits set in a CIDR are
+ * ignored, as `ip route` does. Returns undefined for anything malformed.
  */
 export function parsePrefix(text: string): IpPrefix | undefined {
   const slash = text.indexOf('/');
-  const addressText = slash < 0 ? text : text.slice(0, slash);
-  const parsed = parseIp(addressText);
+  // ip-address reads a few forms more than an address and /BITS (zones before the slash, %-escapes): not in a filter
+  if (slash >= 0 && !/^\d{1,3}$/.test(text.slice(slash + 1))) return undefined;
+  const parsed = parseAddress(text);
   if (!parsed) return undefined;
-  const maxBits = parsed.family === 4 ? 32 : 128;
-  let bits = maxBits;
-  if (slash >= 0) {
-    const bitsText = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(bitsText)) return undefined;
-    bits = Number(bitsText);
-    if (bits > maxBits) return undefined;
-  }
-  const bytes = parsed.bytes;
+  const { family, bytes } = parsed.ip;
+  const maxBits = family === 4 ? 32 : 128;
+  const bits = slash < 0 ? maxBits : parsed.bits;
   for (let bit = bits; bit < maxBits; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7));
-  return { family: parsed.family, bytes, bits };
+  return { family, bytes, bits };
 }
 
 /** True when `address` (text) lies inside `prefix`. Malformed addresses never match. */
@@ -106,12 +127,10 @@ export function prefixContains(prefix: IpPrefix, address: string): boolean {
   return (parsed.bytes[full] & mask) === prefix.bytes[full];
 }
 
-/** Text form of a prefix, canonical enough for messages and cache keys. */
+/** Text form of a prefix, canonical (RFC 5952): for messages and cache keys. */
 export function formatPrefix(prefix: IpPrefix): string {
-  if (prefix.family === 4) return `${Array.from(prefix.bytes).join('.')}/${prefix.bits}`;
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((prefix.bytes[i] << 8) | prefix.bytes[i + 1]).toString(16));
-  return `${words.join(':')}/${prefix.bits}`;
+  const address = prefix.family === 4 ? formatIPv4(prefix.bytes, 0) : formatIPv6(prefix.bytes, 0);
+  return `${address}/${prefix.bits}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePrefix, prefixContains, parseIp } from '../../src/lib/ip.js';
+import { formatPrefix, parsePrefix, prefixContains, parseIp } from '../../src/lib/ip.js';
 import { parseDuration, parseTimeParam, formatDuration } from '../../src/flow/duration.js';
 import { readFileSync } from 'node:fs';
 import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES } from '../../src/flow/protocols.js';
@@ -33,6 +33,11 @@ describe('CIDR matching', () => {
   it('never matches across families', () => {
     expect(inside('0.0.0.0/0', '::1')).toBe(false);
     expect(inside('::/0', '10.0.0.1')).toBe(false);
+  });
+
+  it('writes prefixes canonically (cache keys, messages)', () => {
+    expect(formatPrefix(parsePrefix('2001:DB8:0:0::1/32')!)).toBe('2001:db8::/32');
+    expect(formatPrefix(parsePrefix('10.1.2.3/8')!)).toBe('10.0.0.0/8');
   });
 
   it('rejects malformed prefixes', () => {

@@ -8,6 +8,7 @@
  * and its 400 message is shown when it disagrees.
  */
 
+import { Address4, Address6 } from 'ip-address';
 import { parseDuration } from '../../flow/duration.js';
 import { TOP_DIMENSIONS, TOP_METRICS, type TopDimension, type TopMetric } from '../../flow/top-dimensions.js';
 
@@ -52,46 +53,23 @@ export const PROTO_NAMES = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const;
 
 // ---------------------------------------------------------------- validation
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
+// Addresses are checked by `ip-address`, as the server parses filters (src/lib/ip.ts).
 export function isIPv4(s: string): boolean {
-  return IPV4.test(s);
+  return !s.includes('/') && Address4.isValid(s);
 }
 
-/** RFC 4291 text forms, including :: compression and a trailing dotted quad. */
+/** RFC 4291 text forms, including :: compression and a trailing dotted quad (no zone). */
 export function isIPv6(s: string): boolean {
-  if (!/^[0-9A-Fa-f:.]+$/.test(s) || !s.includes(':')) return false;
-  const dbl = s.split('::');
-  if (dbl.length > 2) return false;
-  const parts = (x: string) => (x === '' ? [] : x.split(':'));
-  const head = parts(dbl[0]);
-  const tail = dbl.length === 2 ? parts(dbl[1]) : [];
-  const all = [...head, ...tail];
-  let groups = 0;
-  for (let i = 0; i < all.length; i++) {
-    const g = all[i];
-    if (g.includes('.')) {
-      // an embedded IPv4 address is allowed only as the last part
-      if (i !== all.length - 1 || !isIPv4(g)) return false;
-      groups += 2;
-    } else {
-      if (!/^[0-9A-Fa-f]{1,4}$/.test(g)) return false;
-      groups += 1;
-    }
-  }
-  return dbl.length === 2 ? groups <= 7 : groups === 8;
+  return !s.includes('/') && !s.includes('%') && Address6.isValid(s);
 }
 
 /** An address or a CIDR prefix, IPv4 or IPv6. */
 export function isAddressOrCidr(s: string): boolean {
   const slash = s.indexOf('/');
   const addr = slash < 0 ? s : s.slice(0, slash);
-  const len = slash < 0 ? undefined : s.slice(slash + 1);
-  const v4 = isIPv4(addr);
-  if (!v4 && !isIPv6(addr)) return false;
-  if (len === undefined) return true;
-  if (!/^\d{1,3}$/.test(len)) return false;
-  return Number(len) <= (v4 ? 32 : 128);
+  if (slash >= 0 && !/^\d{1,3}$/.test(s.slice(slash + 1))) return false;
+  if (isIPv4(addr)) return Address4.isValid(s);
+  return isIPv6(addr) && Address6.isValid(s);
 }
 
 export function isPort(s: string): boolean {
