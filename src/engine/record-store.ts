@@ -29,18 +29,18 @@ type Predicate = (index: number) => boolean;
 
 export class RecordStore implements RecordSink {
   readonly name = 'memory';
-  private readonly ifindex: Uint32Array;
-  private readonly meta: Uint32Array;
-  private readonly ports: Uint32Array;
-  private readonly srcId: Uint32Array;
-  private readonly dstId: Uint32Array;
-  private readonly packets: Float64Array;
-  private readonly bytes: Float64Array;
-  private readonly start: Float64Array;
-  private readonly end: Float64Array;
-  private readonly firstSeen: Float64Array;
-  private readonly lastSeen: Float64Array;
-  private readonly tcpFlags: Uint16Array;
+  private ifindex: Uint32Array;
+  private meta: Uint32Array;
+  private ports: Uint32Array;
+  private srcId: Uint32Array;
+  private dstId: Uint32Array;
+  private packets: Float64Array;
+  private bytes: Float64Array;
+  private start: Float64Array;
+  private end: Float64Array;
+  private firstSeen: Float64Array;
+  private lastSeen: Float64Array;
+  private tcpFlags: Uint16Array;
   /** sequence number of the next record; record s lives at index s % capacity */
   private nextSeq = 0;
   private readonly listeners = new Set<AppendListener>();
@@ -50,20 +50,51 @@ export class RecordStore implements RecordSink {
     private readonly addresses: AddressTable,
     private readonly ifaceName: IfaceNamer,
     private readonly node: string,
+    /**
+     * rows allocated at first (default: capacity); the columns then grow as
+     * records come, up to capacity (the relay: memory follows each node's data)
+     */
+    initialRows = capacity,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`store capacity must be a positive integer, got ${capacity}`);
-    this.ifindex = new Uint32Array(capacity);
-    this.meta = new Uint32Array(capacity);
-    this.ports = new Uint32Array(capacity);
-    this.srcId = new Uint32Array(capacity);
-    this.dstId = new Uint32Array(capacity);
-    this.packets = new Float64Array(capacity);
-    this.bytes = new Float64Array(capacity);
-    this.start = new Float64Array(capacity);
-    this.end = new Float64Array(capacity);
-    this.firstSeen = new Float64Array(capacity);
-    this.lastSeen = new Float64Array(capacity);
-    this.tcpFlags = new Uint16Array(capacity);
+    const rows = Math.max(1, Math.min(capacity, Math.floor(initialRows)));
+    this.ifindex = new Uint32Array(rows);
+    this.meta = new Uint32Array(rows);
+    this.ports = new Uint32Array(rows);
+    this.srcId = new Uint32Array(rows);
+    this.dstId = new Uint32Array(rows);
+    this.packets = new Float64Array(rows);
+    this.bytes = new Float64Array(rows);
+    this.start = new Float64Array(rows);
+    this.end = new Float64Array(rows);
+    this.firstSeen = new Float64Array(rows);
+    this.lastSeen = new Float64Array(rows);
+    this.tcpFlags = new Uint16Array(rows);
+  }
+
+  /**
+   * Makes room for `rows` rows (at most capacity). Before the ring first
+   * wraps, record s is at index s, so the rows keep their places.
+   */
+  private grow(rows: number): void {
+    const n = Math.min(this.capacity, Math.max(rows, this.ifindex.length * 2));
+    const more = <T extends Uint32Array | Float64Array | Uint16Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.ifindex = more(this.ifindex);
+    this.meta = more(this.meta);
+    this.ports = more(this.ports);
+    this.srcId = more(this.srcId);
+    this.dstId = more(this.dstId);
+    this.packets = more(this.packets);
+    this.bytes = more(this.bytes);
+    this.start = more(this.start);
+    this.end = more(this.end);
+    this.firstSeen = more(this.firstSeen);
+    this.lastSeen = more(this.lastSeen);
+    this.tcpFlags = more(this.tcpFlags);
   }
 
   /** Records ever appended. */
@@ -90,6 +121,7 @@ export class RecordStore implements RecordSink {
   }
 
   write(batch: RecordBatch): void {
+    if (this.ifindex.length < this.capacity && this.nextSeq + batch.count > this.ifindex.length) this.grow(this.nextSeq + batch.count);
     const from = this.nextSeq;
     const cap = this.capacity;
     const addresses = this.addresses;
@@ -224,32 +256,32 @@ export class RecordStore implements RecordSink {
     // Every record of a store is of one node.
     if (filter.node !== undefined && filter.node !== this.node) return () => false;
     const tests: Predicate[] = [];
-    const { meta, ports, ifindex } = this;
+    // the columns are read through `this`: a growing store replaces them (grow())
     if (filter.direction !== undefined) {
       const d = filter.direction;
-      tests.push((at) => metaDirectionCode(meta[at]) === d);
+      tests.push((at) => metaDirectionCode(this.meta[at]) === d);
     }
     if (filter.proto !== undefined) {
       const p = filter.proto;
-      tests.push((at) => metaProto(meta[at]) === p);
+      tests.push((at) => metaProto(this.meta[at]) === p);
     }
     if (filter.sport !== undefined) {
       const p = filter.sport;
-      tests.push((at) => portsSport(ports[at]) === p);
+      tests.push((at) => portsSport(this.ports[at]) === p);
     }
     if (filter.dport !== undefined) {
       const p = filter.dport;
-      tests.push((at) => portsDport(ports[at]) === p);
+      tests.push((at) => portsDport(this.ports[at]) === p);
     }
     if (filter.port !== undefined) {
       const p = filter.port;
-      tests.push((at) => portsSport(ports[at]) === p || portsDport(ports[at]) === p);
+      tests.push((at) => portsSport(this.ports[at]) === p || portsDport(this.ports[at]) === p);
     }
     if (filter.iface !== undefined) {
       const name = filter.iface;
       const known = new Map<number, boolean>();
       tests.push((at) => {
-        const idx = ifindex[at];
+        const idx = this.ifindex[at];
         let ok = known.get(idx);
         if (ok === undefined) known.set(idx, (ok = this.ifaceName(idx) === name));
         return ok;

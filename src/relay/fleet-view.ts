@@ -45,7 +45,6 @@ export type NodeInterfaceReport = InterfaceReport & { node: string; at?: string 
 
 export class NodeView {
   readonly store: RecordStore;
-  readonly batch: RecordBatch;
   readonly ifaceNames = new Map<number, string>();
   /** virtual interface index (fleet-wide) by this node's ifindex */
   readonly vifOf = new Map<number, number>();
@@ -61,12 +60,14 @@ export class NodeView {
     storeSize: number,
   ) {
     const namer = (ifindex: number): string => this.ifaceNames.get(ifindex) ?? `if${ifindex}`;
-    this.store = new RecordStore(storeSize, addresses, namer, name);
-    this.batch = new RecordBatch(BATCH_CAPACITY, addresses, namer, name);
+    // The store's columns grow with the node's records (up to storeSize): an idle node costs a few kB, not MBs.
+    this.store = new RecordStore(storeSize, addresses, namer, name, STORE_INITIAL_ROWS);
   }
 }
 
 const BATCH_CAPACITY = 4096;
+/** rows a node's store starts with; it doubles as records come */
+const STORE_INITIAL_ROWS = 16;
 
 interface Follower {
   filter: FlowFilter;
@@ -84,6 +85,8 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   readonly maxK: number;
   private readonly clock: () => number;
   private readonly followers = new Set<Follower>();
+  /** record batches not in use (ingest() of several nodes may overlap) */
+  private readonly batches: RecordBatch[] = [];
   entries = 0;
 
   constructor(readonly options: FleetViewOptions) {
@@ -130,11 +133,21 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
    */
   async ingest(nodeName: string, entries: DecodedEntry[], lastId: string): Promise<void> {
     const node = this.node(nodeName);
-    const batch = node.batch;
+    // Batches are the fleet's, not a node's: neither the store nor the top windows read a batch's node or namer.
+    const batch = this.batches.pop() ?? new RecordBatch(BATCH_CAPACITY, this.addresses, (i) => `if${i}`, '');
+    try {
+      await this.ingestInto(node, batch, entries, lastId);
+    } finally {
+      batch.count = 0;
+      this.batches.push(batch);
+    }
+  }
+
+  private async ingestInto(node: NodeView, batch: RecordBatch, entries: DecodedEntry[], lastId: string): Promise<void> {
     const now = this.topWindows.timelineNow();
     batch.count = 0;
     for (const e of entries) {
-      if (batch.count > 0 && (batch.count === batch.capacity || e.startMs !== batch.startMs || e.endMs !== batch.endMs)) await this.writeBatch(node);
+      if (batch.count > 0 && (batch.count === batch.capacity || e.startMs !== batch.startMs || e.endMs !== batch.endMs)) await this.writeBatch(node, batch);
       if (batch.count === 0) {
         batch.startMs = e.startMs;
         batch.endMs = e.endMs;
@@ -154,14 +167,13 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
       batch.firstSeen[i] = e.firstSeenMs;
       batch.lastSeen[i] = e.lastSeenMs;
     }
-    if (batch.count > 0) await this.writeBatch(node);
+    if (batch.count > 0) await this.writeBatch(node, batch);
     node.entries += entries.length;
     this.entries += entries.length;
     node.lastId = lastId;
   }
 
-  private async writeBatch(node: NodeView): Promise<void> {
-    const batch = node.batch;
+  private async writeBatch(node: NodeView, batch: RecordBatch): Promise<void> {
     node.store.write(batch);
     await this.topWindows.add(batch);
     node.lastRecordEndMs = batch.endMs;
