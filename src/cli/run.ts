@@ -93,12 +93,16 @@ class Signals {
     }
   }
 
+  /** After the stop: signals that still come while the process ends are ignored, not fatal (exit status 0 stays). */
   dispose(): void {
     process.off('SIGTERM', this.stop);
     process.off('SIGINT', this.stop);
     process.off('SIGHUP', this.hup);
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, ignoreLateSignal);
   }
 }
+
+const ignoreLateSignal = (): void => undefined;
 
 /** Runs the agent until SIGINT/SIGTERM. */
 export async function run(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
