@@ -512,7 +512,9 @@ export class RedisStreamSink implements RecordSink {
       name: this.name,
       exported: this.exported,
       dropped: this.dropped,
-      pending: this.queue.length,
+      // Flows summed in the open export interval are held too: until they are written, an agent
+      // killed now loses them, so the drains behind them are not confirmed (operations.md).
+      pending: this.queue.length + (this.coalescer?.flows ?? 0),
       connected: isReady(this.options.client),
       buffer: this.queue.capacity,
       writer: this.writer,
