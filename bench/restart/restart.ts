@@ -89,7 +89,8 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const mode of MODES) {
       const node = `bench-${r}-${sport}`;
-      const args = ['--iface', pair.hostIf, '--node', node, '--redis', redis.url, '--poll-interval', '200ms', '--pin-path', PIN_PATH];
+      // The Redis export interval at the poll: a kill -9 then loses at most one poll's records (see operations.md).
+      const args = ['--iface', pair.hostIf, '--node', node, '--redis', redis.url, '--poll-interval', '200ms', '--redis-export-interval', '200ms', '--pin-path', PIN_PATH];
       const first = await startAgent(mode.keep ? [...args, '--keep-attached'] : args);
       await waitReady(first);
       const port = sport++;
@@ -131,7 +132,7 @@ writeSection(
   `## Restarts under paced traffic
 
 Command: \`npm run bench -- restart ${rounds}\` (bench/restart/restart.ts). ${machineLine()}.
-The built agent with \`--redis\` on a veth pair, ${RATE} UDP datagrams/s for ${SECONDS} s from the namespace; at ${SECONDS / 3} s the
+The built agent with \`--redis --redis-export-interval 200ms\` (= the poll) on a veth pair, ${RATE} UDP datagrams/s for ${SECONDS} s from the namespace; at ${SECONDS / 3} s the
 agent gets the signal, and once it has exited a new agent starts. Lost = datagrams sent − datagrams in the node's Redis stream,
 one figure per round. The baseline is a restart without the pinned state (stop detaches, start attaches again): what every
 restart lost before. Target: 0 lost.
