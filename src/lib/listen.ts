@@ -1,4 +1,5 @@
 /** The --listen address (HOST:PORT) and whether it stays on this machine. */
+import { Address6 } from 'ip-address';
 import { isIP } from 'node:net';
 
 /** True for names and addresses that only reach this machine: localhost, 127.0.0.0/8, ::1. */
@@ -6,7 +7,8 @@ export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   if (h === 'localhost' || h === 'localhost.') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
+  // ::1 in any spelling, and IPv4-mapped 127.0.0.0/8 (::ffff:127.0.0.1, ::ffff:7f00:1)
+  if (isIP(h) === 6) return new Address6(h).isLoopback();
   return false;
 }
 

@@ -161,8 +161,8 @@ describe('Host header on loopback (DNS rebinding)', () => {
     expect(hostName('[::1]:80')).toBe('[::1]');
     expect(hostName('Example.COM.:1')).toBe('example.com');
     expect(hostName('a:b:c')).toBeUndefined();
-    for (const h of ['localhost', '127.0.0.1', '127.9.9.9', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com', '::2', '128.0.0.1', 'localhost.example']) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of ['localhost', '127.0.0.1', '127.9.9.9', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0000:0000:0000:0000:0000:0000:0000:0001']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com', '::2', '::ffff:10.0.0.1', '128.0.0.1', 'localhost.example']) expect(isLoopbackHost(h), h).toBe(false);
     for (const l of ['127.0.0.1:9797', '[::1]:9797', 'localhost:9797', ':9797']) expect(isLoopbackListen(l), l).toBe(true);
     for (const l of ['0.0.0.0:9797', '[::]:9797', '10.1.2.3:9797', 'node-a:9797']) expect(isLoopbackListen(l), l).toBe(false);
   });

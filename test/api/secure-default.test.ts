@@ -55,7 +55,7 @@ describe('flowscope run: listening beyond loopback', () => {
 
 describe('flowscope relay: listening beyond loopback', () => {
   it('refuses without a token, accepts with one or with --insecure-no-auth', () => {
-    expect(() => loadRelayConfig([...REDIS, '--listen', '0.0.0.0:9797'], {})).toThrow(/relay: --listen 0\.0\.0\.0:9797 is not a loopback address and no token is set/);
+    expect(() => loadRelayConfig([...REDIS, '--listen', '0.0.0.0:9797'], {})).toThrow(/relay: listen 0\.0\.0\.0:9797 is not a loopback address and no token is set/);
     expect(loadRelayConfig([...REDIS, '--listen', '0.0.0.0:9797'], { FLOWSCOPE_TOKEN: 't' })!.token).toBe('t');
     expect(loadRelayConfig([...REDIS, '--listen', '0.0.0.0:9797', '--insecure-no-auth'], {})!.token).toBeUndefined();
     expect(loadRelayConfig([...REDIS], {})!.listen).toEqual({ host: '127.0.0.1', port: 9797 });
