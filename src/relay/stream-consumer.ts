@@ -67,6 +67,8 @@ export interface ConsumerOptions {
   maxAgeMs?: number;
   /** most nodes read; further names in flowscope:nodes are ignored (and counted) */
   maxNodes?: number;
+  /** the nodes this consumer reads (default all): a scaled-out relay reads its partitions' nodes only */
+  owns?: (node: string) => boolean;
   log?: SinkLog;
   clock?: () => number;
 }
@@ -192,6 +194,7 @@ export class StreamConsumer {
     const fresh: NodeCursor[] = [];
     for (const node of names) {
       if (this.cursors.has(node) || this.ignoredNodes.has(node)) continue;
+      if (this.options.owns && !this.options.owns(node)) continue;
       if (!NODE_NAME.test(node) || this.cursors.size + fresh.length >= maxNodes) {
         if (this.ignoredNodes.size < 10_000) this.ignoredNodes.add(node);
         this.options.log?.warn({ node: node.slice(0, 80), nodes: this.cursors.size, maxNodes }, 'relay: node name in flowscope:nodes ignored (malformed, or more nodes than --max-nodes)');

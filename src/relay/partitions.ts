@@ -1,0 +1,207 @@
+/**
+ * Scale-out, part 2: a relay that reads only the partitions it owns
+ * (membership.ts), each partition in a view of its own, and answers by
+ * merging its partitions' answers (the same merge serves peers' answers).
+ *
+ * Why a view per partition: a partition's whole history lives in its current
+ * owner. When a relay gains a partition it reads the partition's streams
+ * from the start of the top-talkers horizon (replay) and then follows them,
+ * through a consumer group of its own (`GROUP:RELAY`, so another relay's
+ * reading never takes entries from it); when it loses the partition (a relay
+ * joined and the partition moved there) it drops the partition's view
+ * whole. The stream is the source of truth: what a dead relay held is read
+ * again by the partition's next owner, and no relay's answer counts an entry
+ * of a partition it does not own. Every entry is thus counted once in the
+ * fleet's answer (the sum over the live relays of their partitions), once
+ * the owners agree on the live set (within a heartbeat) and the new owner
+ * has replayed.
+ */
+import type { FlowQueryService, InterfaceQueryService, TopQueryService } from '../api/queries.js';
+import type { FlowFilter } from '../flow/filter.js';
+import type { FlowRecord } from '../flow/record.js';
+import type { FlowPage } from '../engine/record-store.js';
+import type { TopAnswer, TopEntry, TopQuery } from '../engine/top/top-windows.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { SinkLog } from '../redis/stream-sink.js';
+import { FleetView, type FleetViewOptions, type NodeInterfaceReport } from './fleet-view.js';
+import { partitionOf, type Membership } from './membership.js';
+import { StreamConsumer, type ConsumerOptions } from './stream-consumer.js';
+
+export interface PartitionedFleetOptions {
+  client: RedisClient;
+  membership: Membership;
+  /** the fleet's group name; this relay reads through `GROUP:ID` */
+  group: string;
+  view: FleetViewOptions;
+  consumer?: Partial<Omit<ConsumerOptions, 'client' | 'view' | 'group' | 'consumer' | 'owns'>>;
+  log?: SinkLog;
+}
+
+interface Partition {
+  index: number;
+  view: FleetView;
+  consumer: StreamConsumer;
+}
+
+export class PartitionedFleet implements FlowQueryService, TopQueryService, InterfaceQueryService {
+  private readonly parts = new Map<number, Partition>();
+  private syncing: Promise<void> = Promise.resolve();
+  /** partitions gained and lost since start */
+  gained = 0;
+  lost = 0;
+  readonly horizonMs: number;
+  readonly bucketMs: number;
+  readonly maxK: number;
+
+  constructor(private readonly options: PartitionedFleetOptions) {
+    // A throwaway view only for the resolved defaults the API reads.
+    const probe = new FleetView(options.view);
+    this.horizonMs = probe.horizonMs;
+    this.bucketMs = probe.bucketMs;
+    this.maxK = probe.maxK;
+    options.membership.onChange = () => void this.sync();
+  }
+
+  get group(): string {
+    return `${this.options.group}:${this.options.membership.id}`;
+  }
+
+  /** Owned partitions, ascending. */
+  get owned(): number[] {
+    return [...this.parts.keys()].sort((a, b) => a - b);
+  }
+
+  /** Every owned partition has read its history. */
+  get caughtUp(): boolean {
+    for (const p of this.parts.values()) if (!p.consumer.caughtUp) return false;
+    return true;
+  }
+
+  /** Entries counted in the owned partitions' views. */
+  get entries(): number {
+    let n = 0;
+    for (const p of this.parts.values()) n += p.view.entries;
+    return n;
+  }
+
+  views(): FleetView[] {
+    return [...this.parts.values()].map((p) => p.view);
+  }
+
+  /** Starts or drops partition readers to match the membership's ownership; resolves when done. */
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => this.apply());
+    return this.syncing;
+  }
+
+  private async apply(): Promise<void> {
+    const m = this.options.membership;
+    const want = new Set(m.owned());
+    for (const [index, p] of this.parts) {
+      if (want.has(index)) continue;
+      this.parts.delete(index);
+      this.lost++;
+      await p.consumer.stop();
+      this.options.log?.info({ relay: m.id, partition: index, owner: m.owner(index) }, 'relay: partition moved to another relay; its view is dropped');
+    }
+    for (const index of want) {
+      if (this.parts.has(index)) continue;
+      const view = new FleetView(this.options.view);
+      const consumer = new StreamConsumer({
+        replayWindowMs: view.horizonMs,
+        ...this.options.consumer,
+        client: this.options.client,
+        view,
+        group: this.group,
+        consumer: m.id,
+        owns: (node) => partitionOf(node, m.partitions) === index,
+        log: this.options.log,
+      });
+      this.parts.set(index, { index, view, consumer });
+      this.gained++;
+      consumer.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.syncing;
+    for (const p of this.parts.values()) await p.consumer.stop();
+    this.parts.clear();
+  }
+
+  flows(filter: FlowFilter, limit: number): FlowPage {
+    return mergeFlowPages(
+      this.views().map((v) => v.flows(filter, limit)),
+      limit,
+    );
+  }
+
+  follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
+    // Follows the partitions owned now (a partition gained later is not followed by this client).
+    const stops = this.views().map((v) => v.follow(filter, onRecords));
+    return () => stops.forEach((s) => s());
+  }
+
+  async top(q: TopQuery): Promise<TopAnswer> {
+    // Each partition is asked for as many entries as a query may have: a key spread over partitions is then summed whole unless a partition cut its list.
+    const answers = await Promise.all(this.views().map((v) => v.top({ ...q, k: this.maxK })));
+    return mergeTopAnswers(answers, q, this.maxK);
+  }
+
+  interfaces(): NodeInterfaceReport[] {
+    return this.views()
+      .flatMap((v) => v.interfaces())
+      .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.ifindex - b.ifindex));
+  }
+}
+
+/** Pages of disjoint sets of nodes as one page: newest first, at most limit. */
+export function mergeFlowPages(pages: FlowPage[], limit: number): FlowPage {
+  if (pages.length === 1) return pages[0];
+  let total = 0;
+  const all: FlowRecord[] = [];
+  for (const p of pages) {
+    total += p.total;
+    for (const r of p.flows) all.push(r);
+  }
+  all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const flows = all.slice(0, limit);
+  return { flows, total, truncated: total > flows.length };
+}
+
+/**
+ * Top-talkers answers of disjoint sets of nodes as one: entries with the same
+ * key summed, totals summed, shares of the merged totals, largest first, k
+ * kept. Exact when every answer was exact and none was cut at `askedK` (a key
+ * missing from a cut list may have been counted short).
+ */
+export function mergeTopAnswers(answers: TopAnswer[], q: TopQuery, askedK: number): TopAnswer {
+  const byKey = new Map<string, TopEntry>();
+  let totalBytes = 0;
+  let totalPackets = 0;
+  let exact = true;
+  let from: string | null = null;
+  let to: string | null = null;
+  for (const a of answers) {
+    totalBytes += a.totalBytes;
+    totalPackets += a.totalPackets;
+    if (!a.exact || a.entries.length >= askedK) exact = false;
+    if (a.from !== null && (from === null || a.from < from)) from = a.from;
+    if (a.to !== null && (to === null || a.to > to)) to = a.to;
+    for (const e of a.entries) {
+      const id = JSON.stringify(e.key, Object.keys(e.key).sort());
+      const m = byKey.get(id);
+      if (m) {
+        m.bytes += e.bytes;
+        m.packets += e.packets;
+      } else byKey.set(id, { key: e.key, bytes: e.bytes, packets: e.packets, share: 0 });
+    }
+  }
+  const metric = q.metric;
+  const total = metric === 'bytes' ? totalBytes : totalPackets;
+  const entries = [...byKey.values()]
+    .sort((a, b) => b[metric] - a[metric] || (metric === 'bytes' ? b.packets - a.packets : b.bytes - a.bytes))
+    .slice(0, q.k);
+  for (const e of entries) e.share = total > 0 ? e[metric] / total : 0;
+  return { entries, from, to, totalBytes, totalPackets, exact };
+}
