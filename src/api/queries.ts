@@ -14,6 +14,11 @@ export interface FlowQueryService {
   /** Recent records matching `filter`, newest first, at most `limit`. */
   flows(filter: FlowFilter, limit: number): FlowPage;
   /**
+   * The same over a whole scaled-out fleet (a relay asking its peers), when
+   * it differs from flows(): /api/v1/flows answers with it.
+   */
+  flowsFleet?(filter: FlowFilter, limit: number): Promise<FlowPage>;
+  /**
    * Calls `onRecords` with each new group of matching records, oldest first,
    * as they arrive. Returns the function that stops it.
    */
@@ -32,7 +37,7 @@ export interface TopQueryService {
 }
 
 export interface InterfaceQueryService {
-  interfaces(): InterfaceReport[];
+  interfaces(): InterfaceReport[] | Promise<InterfaceReport[]>;
 }
 
 export interface AttachmentStatus {

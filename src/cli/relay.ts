@@ -59,6 +59,9 @@ export async function relay(args: string[], env: NodeJS.ProcessEnv, out: (text: 
     storeSize: config.storeSize,
     top: { bucketMs: config.topBucketMs, horizonMs: config.topHorizonMs, capacity: config.topCapacity },
     claimIdleMs: config.claimIdleMs,
+    ...(config.partitions > 0
+      ? { scaleOut: { partitions: config.partitions, peerListen: config.peerListen, peerUrl: config.peerUrl, leaseMs: config.leaseMs, token: config.token } }
+      : {}),
     log,
   });
   try {

@@ -4,7 +4,7 @@
  * shares with the agent are RUN_OPTIONS' own entries, bounds and checks.
  */
 import { hostname } from 'node:os';
-import { parseListen, type ListenAddress } from '../lib/listen.js';
+import { isLoopbackListen, parseListen, type ListenAddress } from '../lib/listen.js';
 import { parseRedisUrl, RedisUrlError, type RedisTarget } from '../redis/url.js';
 import { ConfigError, RUN_OPTIONS, resolveOptions, type ConfigSources, type OptionTable } from './config.js';
 
@@ -22,6 +22,21 @@ export const RELAY_OPTIONS = {
   'top-horizon': { ...RUN_OPTIONS['top-horizon'], help: 'longest top-talkers window, and how far back the streams are replayed at start' },
   'top-capacity': RUN_OPTIONS['top-capacity'],
   'claim-idle': { kind: 'duration', default: 60_000, min: 1000, help: 'take over entries another consumer left pending this long' },
+  partitions: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 4096,
+    help: 'scale out: split the node streams into this many partitions among the live relays (each reads its own, queries are fanned out to the peers); 0: off, this relay reads every stream',
+  },
+  'peer-listen': {
+    kind: 'string',
+    default: '127.0.0.1:9798',
+    help: 'with --partitions: where this relay answers its peers for its partitions (--token protects it too)',
+    check: (v) => (parseListen(v) ? undefined : 'use HOST:PORT, e.g. 10.0.0.5:9798'),
+  },
+  'peer-url': { kind: 'string', help: 'with --partitions: the URL peers reach --peer-listen at (default http://HOST:PORT of --peer-listen)', check: (v) => (/^https?:\/\/[^\s]+$/.test(v) ? undefined : 'an http:// URL') },
+  lease: { kind: 'duration', default: 3000, min: 500, max: 600_000, help: "with --partitions: a relay that does not renew its lease in Redis for this long is dead, and its partitions move" },
   token: RUN_OPTIONS.token,
   'insecure-no-auth': RUN_OPTIONS['insecure-no-auth'],
   'max-followers': RUN_OPTIONS['max-followers'],
@@ -39,6 +54,11 @@ export interface RelayConfig {
   topHorizonMs: number;
   topCapacity: number;
   claimIdleMs: number;
+  /** 0: no scale-out */
+  partitions: number;
+  peerListen: ListenAddress;
+  peerUrl?: string;
+  leaseMs: number;
   token?: string;
   maxFollowers: number;
   logLevel: string;
@@ -57,6 +77,9 @@ export function resolveRelayConfig(sources: Omit<ConfigSources, 'possibleCpus'>)
     if (err instanceof RedisUrlError) throw new ConfigError(`--redis: ${err.message}`);
     throw err;
   }
+  if ((values.partitions as number) > 0 && values.token === undefined && values['insecure-no-auth'] !== 'true' && !isLoopbackListen(values['peer-listen'] as string)) {
+    throw new ConfigError(`peer-listen ${values['peer-listen'] as string} is not a loopback address and no token is set: anyone who reaches it would read every flow; set --token (FLOWSCOPE_TOKEN), or --insecure-no-auth`);
+  }
   const consumer = (values.consumer as string | undefined) ?? hostname();
   const problem = nameProblem(consumer);
   if (problem) throw new ConfigError(`consumer: "${consumer}" (the hostname) is invalid: ${problem}; set --consumer`);
@@ -70,6 +93,10 @@ export function resolveRelayConfig(sources: Omit<ConfigSources, 'possibleCpus'>)
     topHorizonMs: values['top-horizon'] as number,
     topCapacity: values['top-capacity'] as number,
     claimIdleMs: values['claim-idle'] as number,
+    partitions: values.partitions as number,
+    peerListen: parseListen(values['peer-listen'] as string)!,
+    peerUrl: values['peer-url'] as string | undefined,
+    leaseMs: values.lease as number,
     token: values.token as string | undefined,
     maxFollowers: values['max-followers'] as number,
     logLevel: values['log-level'] as string,

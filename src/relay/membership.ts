@@ -86,12 +86,15 @@ export class Membership {
   onChange: (() => void) | undefined;
   lastError: string | undefined;
   beats = 0;
+  /** where peers reach this relay (set once its peer endpoint listens) */
+  url: string | undefined;
 
   constructor(private readonly options: MembershipOptions) {
     if (!Number.isInteger(options.partitions) || options.partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${options.partitions}`);
     this.partitions = options.partitions;
     this.leaseMs = options.leaseMs ?? 3000;
     this.clock = options.clock ?? Date.now;
+    this.url = options.url;
   }
 
   get id(): string {
@@ -115,7 +118,8 @@ export class Membership {
 
   /** Renews this relay's lease and reads the live set. */
   async heartbeat(): Promise<void> {
-    const { client, id, url } = this.options;
+    const { client, id } = this.options;
+    const url = this.url;
     const now = this.clock();
     try {
       const p = client.pipeline();

@@ -88,6 +88,10 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
     return [...this.parts.values()].map((p) => p.view);
   }
 
+  consumers(): StreamConsumer[] {
+    return [...this.parts.values()].map((p) => p.consumer);
+  }
+
   /** Starts or drops partition readers to match the membership's ownership; resolves when done. */
   sync(): Promise<void> {
     this.syncing = this.syncing.then(() => this.apply());

@@ -11,7 +11,10 @@ import { connectClient, createRedisClient, isReady, RedisUnreachableError, type 
 import { FleetView } from './fleet-view.js';
 import { flowsKey } from '../redis/keys.js';
 import { RelayMetrics } from './relay-metrics.js';
-import { StreamConsumer } from './stream-consumer.js';
+import { StreamConsumer, type NodeHealth } from './stream-consumer.js';
+import { Membership } from './membership.js';
+import { PartitionedFleet } from './partitions.js';
+import { FleetFanout, PeerServer } from './peers.js';
 import type { SinkLog } from '../redis/stream-sink.js';
 import type { RedisTarget } from '../redis/url.js';
 
@@ -33,6 +36,22 @@ export interface RelayOptions {
   maxAgeMs?: number;
   /** most nodes read (default 4096) */
   maxNodes?: number;
+  /**
+   * Scale-out (docs/redis.md, "Several relays"): the fleet's streams are
+   * split into `partitions` among the live relays; this relay reads its own
+   * and asks its peers, at their peer endpoints, for theirs.
+   */
+  scaleOut?: {
+    partitions: number;
+    /** where this relay serves its partitions to its peers */
+    peerListen: { host: string; port: number };
+    /** the URL peers use (default http://HOST:PORT of peerListen) */
+    peerUrl?: string;
+    /** lease of a relay in the fleet (default 3 s): a dead relay's partitions move after it */
+    leaseMs?: number;
+    /** bearer token of the peer endpoint (the relay's --token) */
+    token?: string;
+  };
   log?: SinkLog;
   /** wall clock: entry checks, labels (default Date.now) */
   clock?: () => number;
@@ -79,13 +98,31 @@ export interface RelayStatus extends AgentStatus {
     /** the error reading flowscope:nodes itself, while it lasts (e.g. WRONGTYPE) */
     nodesKeyError?: string;
     nodes: RelayNodeStatus[];
+    /** with --partitions: this relay's place in the fleet of relays */
+    scaleOut?: {
+      id: string;
+      url: string | null;
+      partitions: number;
+      owned: number[];
+      live: string[];
+      gained: number;
+      lost: number;
+      lastFanout: { peers: number; missing: string[] };
+      lastError?: string;
+    };
   };
 }
 
 export class Relay implements StatusService {
   readonly client: RedisClient;
+  /** the fleet's view (one relay, or several each with its own group); with scaleOut, unused */
   readonly view: FleetView;
   readonly consumer: StreamConsumer;
+  /** scale-out: membership, the owned partitions' views, the peers' answers */
+  readonly membership?: Membership;
+  readonly partitions?: PartitionedFleet;
+  readonly fanout?: FleetFanout;
+  private readonly peerServer?: PeerServer;
   readonly metrics: RelayMetrics;
   private readonly clock: () => number;
   private readonly startedAtMs: number;
@@ -124,10 +161,32 @@ export class Relay implements StatusService {
       log: options.log,
       clock: this.clock,
     });
+    if (options.scaleOut) {
+      const so = options.scaleOut;
+      this.membership = new Membership({ client: this.client, id: options.consumer, url: so.peerUrl, partitions: so.partitions, leaseMs: so.leaseMs, clock: this.clock, log: options.log });
+      this.partitions = new PartitionedFleet({
+        client: this.client,
+        membership: this.membership,
+        group: options.group,
+        view: { storeSize: options.storeSize, top: options.top, maxTopK: options.maxTopK, clock: this.clock, monoClock: options.monoClock },
+        consumer: {
+          claimIdleMs: options.claimIdleMs,
+          readCount: options.readCount,
+          discoverEveryMs: options.discoverEveryMs,
+          maxFutureMs: options.maxFutureMs,
+          maxAgeMs: options.maxAgeMs,
+          maxNodes: options.maxNodes,
+          clock: this.clock,
+        },
+        log: options.log,
+      });
+      this.fanout = new FleetFanout(this.partitions, this.membership, so.token);
+      this.peerServer = new PeerServer(this.partitions, so.token);
+    }
     this.metrics = new RelayMetrics({
       version: options.version,
-      view: this.view,
-      consumer: this.consumer,
+      view: this.options.scaleOut ? this.aggregateView() : this.view,
+      consumer: this.options.scaleOut ? this.aggregateConsumer() : this.consumer,
       connected: () => isReady(this.client),
       ready: () => this.readiness().ready,
       streamClients: () => this.followers.count,
@@ -150,15 +209,87 @@ export class Relay implements StatusService {
       this.connectionError = err.message;
       this.options.log?.warn({ redis: this.options.target.redacted, reason: err.message }, 'relay: Redis is not reachable yet; serving a degraded status and retrying');
     }
-    this.consumer.start();
+    if (!this.options.scaleOut) {
+      this.consumer.start();
+      return;
+    }
+    const so = this.options.scaleOut;
+    const at = await this.peerServer!.listen(so.peerListen.host, so.peerListen.port);
+    this.membership!.url ??= `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+    await this.membership!.start();
+    await this.partitions!.sync();
   }
 
   async close(): Promise<void> {
-    await this.consumer.stop();
+    if (this.options.scaleOut) {
+      await this.membership!.stop();
+      await this.partitions!.stop();
+      await this.peerServer!.close();
+    } else {
+      await this.consumer.stop();
+    }
     this.client.disconnect();
   }
 
+  /** The views whose nodes this relay answers for. */
+  private views(): FleetView[] {
+    return this.partitions ? this.partitions.views() : [this.view];
+  }
+
+  private consumers(): StreamConsumer[] {
+    return this.partitions ? this.partitions.consumers() : [this.consumer];
+  }
+
+  /** Every node's health over the consumers. */
+  private health(): Map<string, NodeHealth> {
+    if (!this.partitions) return this.consumer.health;
+    const out = new Map<string, NodeHealth>();
+    for (const c of this.consumers()) for (const [node, h] of c.health) if (!out.has(node) || node !== '') out.set(node, h);
+    return out;
+  }
+
+  /** The owned partitions' views as one, for the metrics (scale-out). */
+  private aggregateView(): FleetView {
+    const views = () => this.views();
+    return {
+      get nodes() {
+        return new Map(views().flatMap((v) => [...v.nodes]));
+      },
+      flows_: {
+        get size() {
+          return views().reduce((a, v) => a + v.flows_.size, 0);
+        },
+      },
+      interfaces: () => views().flatMap((v) => v.interfaces()),
+    } as unknown as FleetView;
+  }
+
+  /** The owned partitions' consumers as one, for the metrics (scale-out). */
+  private aggregateConsumer(): StreamConsumer {
+    const sum = (k: 'replayed' | 'acked' | 'recovered' | 'badEntries' | 'errors') => () => this.consumers().reduce((a, c) => a + c[k], 0);
+    const fields = { replayed: sum('replayed'), acked: sum('acked'), recovered: sum('recovered'), badEntries: sum('badEntries'), errors: sum('errors') };
+    const o: Record<string, unknown> = {};
+    for (const [k, read] of Object.entries(fields)) Object.defineProperty(o, k, { get: read, enumerable: true });
+    Object.defineProperty(o, 'health', { get: () => this.health() });
+    Object.defineProperty(o, 'ignoredNodes', { get: () => new Set(this.consumers().flatMap((c) => [...c.ignoredNodes])) });
+    return o as unknown as StreamConsumer;
+  }
+
   services(): ApiServices {
+    const fanout = this.fanout;
+    if (fanout) {
+      return {
+        flows: {
+          flows: (filter, limit) => fanout.flows(filter, limit),
+          flowsFleet: (filter, limit) => fanout.flowsFleet(filter, limit),
+          follow: (filter, onRecords) => this.followers.track(fanout.follow(filter, onRecords)),
+        },
+        top: fanout,
+        interfaces: fanout,
+        status: this,
+        metrics: { contentType: this.metrics.contentType, render: () => this.metrics.render() },
+      };
+    }
     const view = this.view;
     return {
       flows: {
@@ -174,23 +305,30 @@ export class Relay implements StatusService {
 
   readiness(): Readiness {
     if (!isReady(this.client)) return { ready: false, reason: `Redis ${this.options.target.redacted} not connected${this.connectionError ? `: ${this.connectionError}` : ''}` };
+    if (this.partitions) {
+      if (this.membership!.beats === 0) return { ready: false, reason: 'joining the relays of the fleet' };
+      if (!this.partitions.caughtUp) return { ready: false, reason: 'replaying the streams of its partitions' };
+      return { ready: true };
+    }
     if (!this.consumer.caughtUp) return { ready: false, reason: 'replaying the streams' };
     return { ready: true };
   }
 
   private rejectedByReason(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const h of this.consumer.health.values()) for (const [reason, n] of h.rejected) out[reason] = (out[reason] ?? 0) + n;
+    for (const h of this.health().values()) for (const [reason, n] of h.rejected) out[reason] = (out[reason] ?? 0) + n;
     return out;
   }
 
   /** Every node read, and every node whose keys could not be read at all. */
   private nodeStatuses(): RelayNodeStatus[] {
-    const names = new Set<string>(this.view.nodes.keys());
-    for (const name of this.consumer.health.keys()) if (name !== '') names.add(name);
+    const nodes = new Map(this.views().flatMap((v) => [...v.nodes]));
+    const health = this.health();
+    const names = new Set<string>(nodes.keys());
+    for (const name of health.keys()) if (name !== '') names.add(name);
     return [...names].sort().map((name) => {
-      const n = this.view.nodes.get(name);
-      const h = this.consumer.health.get(name);
+      const n = nodes.get(name);
+      const h = health.get(name);
       const s: RelayNodeStatus = {
         node: name,
         stream: flowsKey(name),
@@ -209,9 +347,12 @@ export class Relay implements StatusService {
 
   status(): RelayStatus {
     const now = this.clock();
-    const nodes = [...this.view.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const health = this.consumer.health;
-    const interfaces = this.view.interfaces();
+    const views = this.views();
+    const consumers = this.consumers();
+    const total = (k: 'replayed' | 'recovered' | 'badEntries' | 'rounds' | 'errors') => consumers.reduce((a, c) => a + c[k], 0);
+    const nodes = views.flatMap((v) => [...v.nodes.values()]).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const health = this.health();
+    const interfaces = views.flatMap((v) => v.interfaces());
     let overflowPackets = 0;
     let overflowBytes = 0;
     let otherPackets = 0;
@@ -234,7 +375,7 @@ export class Relay implements StatusService {
       seen += n.store.seen;
       lost += n.store.lost;
     }
-    const lastError = this.consumer.lastError ?? this.connectionError;
+    const lastError = consumers.find((c) => c.lastError)?.lastError ?? this.connectionError;
     return {
       node: this.options.consumer,
       version: this.options.version,
@@ -242,7 +383,7 @@ export class Relay implements StatusService {
       uptimeSeconds: Math.max(0, (now - this.startedAtMs) / 1000),
       ready: this.readiness().ready,
       interfaces: interfaces.map((i) => ({ iface: `${i.node}/${i.iface}`, ifindex: i.ifindex, hook: i.hook })),
-      flowsTracked: this.view.flows_.size,
+      flowsTracked: views.reduce((a, v) => a + v.flows_.size, 0),
       mapCapacity: 0,
       mapFill: 0,
       overflowPackets,
@@ -250,8 +391,8 @@ export class Relay implements StatusService {
       otherPackets,
       otherBytes,
       pollIntervalMs: 0,
-      polls: this.consumer.rounds,
-      pollErrors: this.consumer.errors,
+      polls: total('rounds'),
+      pollErrors: total('errors'),
       partialDrains: 0,
       pinned: null,
       lastPollAt: null,
@@ -263,7 +404,7 @@ export class Relay implements StatusService {
       store: { records, capacity, seen, lost },
       flowsExpired: {},
       datapathFailures: {},
-      top: { bucketMs: this.view.bucketMs, horizonMs: this.view.horizonMs, buckets: this.view.topWindows.bucketCount },
+      top: { bucketMs: this.view.bucketMs, horizonMs: this.view.horizonMs, buckets: Math.max(0, ...views.map((v) => v.topWindows.bucketCount)) },
       role: 'relay',
       relay: {
         redis: this.options.target.redacted,
@@ -271,14 +412,29 @@ export class Relay implements StatusService {
         ...(lastError ? { lastError } : {}),
         group: this.options.group,
         consumer: this.options.consumer,
-        entries: this.view.entries,
-        replayed: this.consumer.replayed,
-        recovered: this.consumer.recovered,
-        badEntries: this.consumer.badEntries,
+        entries: views.reduce((a, v) => a + v.entries, 0),
+        replayed: total('replayed'),
+        recovered: total('recovered'),
+        badEntries: total('badEntries'),
         rejected: this.rejectedByReason(),
-        ignoredNodes: this.consumer.ignoredNodes.size,
+        ignoredNodes: new Set(consumers.flatMap((c) => [...c.ignoredNodes])).size,
         ...(health.get('')?.lastError ? { nodesKeyError: health.get('')!.lastError } : {}),
         nodes: this.nodeStatuses(),
+        ...(this.membership
+          ? {
+              scaleOut: {
+                id: this.membership.id,
+                url: this.membership.url ?? null,
+                partitions: this.membership.partitions,
+                owned: this.partitions!.owned,
+                live: this.membership.live,
+                gained: this.partitions!.gained,
+                lost: this.partitions!.lost,
+                lastFanout: this.fanout!.lastFanout,
+                ...(this.membership.lastError ? { lastError: this.membership.lastError } : {}),
+              },
+            }
+          : {}),
       },
     };
   }

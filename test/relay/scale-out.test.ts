@@ -15,6 +15,8 @@ import { flowsKey, NODES_KEY } from '../../src/redis/keys.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 import { Membership, ownerOf, partitionOf } from '../../src/relay/membership.js';
 import { PartitionedFleet } from '../../src/relay/partitions.js';
+import { Relay } from '../../src/relay/relay.js';
+import { createApp } from '../../src/api/app.js';
 import { destroyRedis, startRedis, type RedisServer } from '../redis/redis-server.js';
 
 const PARTITIONS = 8;
@@ -140,5 +142,68 @@ describe('relay scale-out', () => {
     expect(fleet.flows(parseFlowFilter({}, Date.now()), 100_000).total).toBe(sum(NODES, 'entries'));
     console.log(`scale-out: split in ${splitMs} ms after relay-b started; partitions moved ${moveMs} ms after its kill -9 (lease ${LEASE_MS} ms)`);
     expect(moveMs).toBeLessThan(10_000);
+    await fleet.stop();
+    await membership.stop();
+    fleet = undefined;
+    membership = undefined;
+  }, 120_000);
+
+  it('flowscope relay --partitions: each relay answers the API for the whole fleet by asking its peer, exactly', async () => {
+    const relays: Relay[] = [];
+    try {
+      for (const id of ['api-a', 'api-b']) {
+        const r = new Relay({
+          target: parseRedisUrl(server.url),
+          group: 'fleet-api',
+          consumer: id,
+          version: 'test',
+          storeSize: 100_000,
+          top: { bucketMs: 500 },
+          discoverEveryMs: 300,
+          scaleOut: { partitions: PARTITIONS, peerListen: { host: '127.0.0.1', port: 0 }, leaseMs: LEASE_MS, token: 'peer-secret' },
+        });
+        relays.push(r);
+        await r.start();
+      }
+      const [a, b] = relays;
+      await until('split and caught up', () => relays.every((r) => r.readiness().ready && r.membership!.live.join() === 'api-a,api-b') && a.partitions!.owned.length + b.partitions!.owned.length === PARTITIONS && a.partitions!.owned.length > 0 && b.partitions!.owned.length > 0, 30_000);
+      await write(3);
+      const all = sum(NODES, 'entries');
+      await until('both read the new entries', () => a.partitions!.entries + b.partitions!.entries === all);
+      for (const r of relays) {
+        const app = await createApp({ services: r.services(), version: 'test' });
+        try {
+          const flowsRes = await app.inject({ url: '/api/v1/flows?limit=10000' });
+          if (flowsRes.statusCode !== 200) console.log(flowsRes.statusCode, flowsRes.body.slice(0, 300));
+          const flows = flowsRes.json() as { total: number; flows: { node: string }[] };
+          expect(flows.total).toBe(all);
+          expect(new Set(flows.flows.map((f) => f.node))).toEqual(new Set(NODES));
+          await until('top talkers of the fleet', async () => ((await app.inject({ url: '/api/v1/top?by=node&window=1h&k=100' })).json() as { entries: unknown[] }).entries.length === NODES.length);
+          const top = (await app.inject({ url: '/api/v1/top?by=node&window=1h&k=100' })).json() as { entries: { key: { node: string }; bytes: number; packets: number }[] };
+          await until('top totals', async () => {
+            const t = (await app.inject({ url: '/api/v1/top?by=node&window=1h&k=100' })).json() as { entries: { key: { node: string }; bytes: number }[] };
+            return t.entries.reduce((x, e) => x + e.bytes, 0) === sum(NODES, 'bytes');
+          });
+          expect(top.entries.length).toBe(NODES.length);
+          const status = r.status();
+          expect(status.relay.scaleOut).toMatchObject({ partitions: PARTITIONS, live: ['api-a', 'api-b'] });
+          expect(status.relay.scaleOut!.lastFanout.missing).toEqual([]);
+        } finally {
+          await app.close();
+        }
+      }
+      const byNode = async (r: Relay) => {
+        const t = await r.services().top.top({ by: 'node', metric: 'bytes', windowMs: 3_600_000, k: 100, filter: parseFlowFilter({}, Date.now()) });
+        return Object.fromEntries(t.entries.map((e) => [e.key.node as string, e.bytes]));
+      };
+      expect(await byNode(a)).toEqual(Object.fromEntries(NODES.map((n) => [n, written.get(n)!.bytes])));
+      expect(await byNode(b)).toEqual(await byNode(a));
+      // the peer endpoint wants the token
+      const url = a.membership!.url!;
+      const res = await fetch(new URL('/peer/v1/flows', url), { method: 'POST', body: '{}' });
+      expect(res.status).toBe(401);
+    } finally {
+      for (const r of relays) await r.close();
+    }
   }, 120_000);
 });

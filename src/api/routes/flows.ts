@@ -18,7 +18,8 @@ export function flowsRoute(app: FastifyInstance, flows: FlowQueryService, clock:
     },
     async (request) => {
       const { limit, ...params } = request.query;
-      return flows.flows(parseFlowFilter(params, clock()), limit);
+      const filter = parseFlowFilter(params, clock());
+      return flows.flowsFleet ? flows.flowsFleet(filter, limit) : flows.flows(filter, limit);
     },
   );
 }
