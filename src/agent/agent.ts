@@ -14,6 +14,7 @@ import type { FlowFilter } from '../flow/filter.js';
 import { FlowTable } from '../engine/flow-table.js';
 import { InterfaceAccounting, type InterfaceReport } from '../engine/interface-accounting.js';
 import type { AgentStatus, ApiServices, FlowQueryService, Readiness, StatusService, TopQueryService } from '../api/queries.js';
+import type { CgroupLabeler } from '../flow/record-batch.js';
 import type { FlowRecord } from '../flow/record.js';
 import { RecordStore, type FlowPage } from '../engine/record-store.js';
 import type { RecordSink } from '../engine/sink.js';
@@ -33,6 +34,8 @@ export interface AgentOptions {
   /** extra sinks (the store is always one) */
   sinks?: RecordSink[];
   clock?: () => number;
+  /** names the cgroups the kernel attributes flows to (records' cgroup, workload, pod, container) */
+  labels?: CgroupLabeler;
   /** reported in status: whether the agent's stop leaves the programs attached (run --keep-attached) */
   keepAttached?: boolean;
   /** monotonic clock (ms) for the top-talkers buckets; default a real one, or `clock` when only that is given */
@@ -64,6 +67,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     this.interfaceAccounting = new InterfaceAccounting(options.rateWindowMs);
     this.table = new FlowTable(this.addresses, { ...DEFAULT_EXPIRY, ...options.expiry });
     this.store = new RecordStore(options.storeSize, this.addresses, name, options.node);
+    this.store.labels = options.labels;
     const mono = options.monoClock ?? (options.clock ? undefined : monotonicNow);
     this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.table, name, this.clock, singleNode(options.node), mono);
     this.sinks = [this.store, ...(options.sinks ?? [])];
@@ -83,6 +87,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       unconfirmedDrains: () => this.source.stats().pinned?.unconfirmedDrains ?? 0,
     });
     this.collector = new Collector({
+      labels: options.labels,
       source,
       table: this.table,
       interfaces: this.interfaceAccounting,

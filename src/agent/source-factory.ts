@@ -19,6 +19,8 @@ export interface SourceOptions {
   pinDir?: string;
   /** kernel source only: how tc hooks attach */
   tcMechanism?: 'tcx' | 'clsact';
+  /** kernel source only: attribute flows to their local socket's cgroup */
+  attribution?: boolean;
 }
 
 export async function openSource(options: SourceOptions): Promise<FlowSource> {
@@ -28,5 +30,5 @@ export async function openSource(options: SourceOptions): Promise<FlowSource> {
     return source;
   }
   const { openKernelFlowSource } = await import('../datapath/flow-source.js');
-  return openKernelFlowSource({ flowMapEntries: options.flowMapSize, ifaceMapEntries: options.ifaceMapSize, pinDir: options.pinDir, tcMechanism: options.tcMechanism });
+  return openKernelFlowSource({ flowMapEntries: options.flowMapSize, ifaceMapEntries: options.ifaceMapSize, pinDir: options.pinDir, tcMechanism: options.tcMechanism, attribution: options.attribution });
 }

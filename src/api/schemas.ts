@@ -35,6 +35,8 @@ export const filterProperties = {
   iface: { type: 'string', pattern: '^[^\\s/:]{1,15}$', description: 'interface name' },
   direction: { type: 'string', enum: ['ingress', 'egress'] },
   node: { type: 'string', minLength: 1, maxLength: 253, description: 'node name (a relay serves many nodes)' },
+  cgroup: { type: 'string', pattern: '^/', maxLength: 4096, description: 'cgroup v2 path prefix of the local socket (whole components): /system.slice, /kubepods.slice' },
+  workload: { type: 'string', minLength: 1, maxLength: 512, description: 'workload label, exactly: NAMESPACE/POD, nginx.service, docker:ID12' },
   since: { ...time, description: 'ISO 8601 time, or a duration (30s, 5m, 1h) meaning that long ago' },
   until: { ...time, description: 'ISO 8601 time, or a duration meaning that long ago' },
 } as const;
@@ -107,6 +109,11 @@ export const flowRecordSchema = {
     end: { type: 'string', format: 'date-time' },
     firstSeen: { type: 'string', format: 'date-time' },
     lastSeen: { type: 'string', format: 'date-time' },
+    cgroup: { type: ['string', 'null'], description: 'cgroup v2 path of the local socket; null: its id could not be resolved' },
+    cgroupId: { type: 'integer' },
+    workload: { type: 'string' },
+    pod: { type: 'object', properties: { namespace: { type: 'string' }, name: { type: 'string' } } },
+    container: { type: 'string' },
   },
 } as const;
 

@@ -5,6 +5,8 @@ import { ConfigError, readConfigFile, resolveConfig, parseArgsOptions, RUN_OPTIO
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
 import type { PinnedStateReport } from '../datapath/types.js';
+import { CgroupResolver } from '../flow/cgroups.js';
+import type { CgroupLabeler } from '../flow/record-batch.js';
 import { startServer } from '../api/server.js';
 import { isLoopbackListen, parseListen } from '../lib/listen.js';
 import { createLogger } from '../log.js';
@@ -151,7 +153,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
   try {
     source = await openSource({
       kind: config.source, flowMapSize: config.flowMapSize, syntheticFlows: config.syntheticFlows, syntheticIface: ifaces[0],
-      ifaceMapSize: config.ifaceMapSize, pinDir: config.pinDir, tcMechanism: config.tcMechanism,
+      ifaceMapSize: config.ifaceMapSize, pinDir: config.pinDir, tcMechanism: config.tcMechanism, attribution: config.attribution,
     });
   } catch (err) {
     for (const sink of sinks) await sink.close().catch(() => undefined);
@@ -183,6 +185,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
     },
     top: { bucketMs: config.topBucketMs, horizonMs: config.topHorizonMs, capacity: config.topCapacity },
     keepAttached: config.keepAttached,
+    labels: config.source === 'kernel' && config.attribution ? cgroupLabeler(new CgroupResolver()) : undefined,
   });
   agentRef = agent;
   try {
@@ -235,6 +238,15 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
   await agent.close({ keepAttached: config.keepAttached });
   if (config.keepAttached && config.source === 'kernel') log.info({ pinned: config.pinDir }, 'stopped: last records exported; programs left attached and counting for the next start');
   else log.info('stopped: last records exported, programs detached, nothing left pinned');
+}
+
+/** Names a cgroup id from the cgroup tree (path) and what its path says (workload, pod, container). */
+function cgroupLabeler(resolver: CgroupResolver): CgroupLabeler {
+  return (id) => {
+    const path = resolver.path(id);
+    if (path === undefined) return undefined;
+    return { path, ...resolver.workload(id)! };
+  };
 }
 
 function logPinnedState(log: Logger, pinned: PinnedStateReport | undefined): void {

@@ -20,7 +20,7 @@ import type { Attachment, DrainResult, FailureName, FlowSource } from '../datapa
 import type { AddressTable } from '../flow/address-table.js';
 import type { FlowTable } from './flow-table.js';
 import type { InterfaceAccounting } from './interface-accounting.js';
-import { RecordBatch } from '../flow/record-batch.js';
+import { RecordBatch, type CgroupLabeler } from '../flow/record-batch.js';
 import type { RecordSink } from './sink.js';
 import type { TopWindows } from './top/top-windows.js';
 import { DEFAULT_SLICE_MS, Slicer } from '../lib/slicer.js';
@@ -83,6 +83,8 @@ export interface CollectorOptions {
   clock?: () => number;
   /** monotonic clock (ms): a change of wall minus monotonic between drains is a wall-clock step (followWallStep) */
   mono?: () => number;
+  /** names the cgroups flows are attributed to, in the records built for sinks */
+  labels?: CgroupLabeler;
 }
 
 export class Collector {
@@ -127,6 +129,7 @@ export class Collector {
     this.clock = options.clock ?? Date.now;
     this.mono = options.mono;
     this.batch = new RecordBatch(this.config.chunkSize, options.addresses, options.ifaceName, options.node);
+    this.batch.labels = options.labels;
     // After a takeover the first records start where the previous agent's last drain ended.
     this.lastExportMs = this.source.stats().pinned?.resumedFromMs ?? this.clock();
     const { top, table } = this;

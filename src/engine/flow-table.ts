@@ -82,6 +82,7 @@ import { growUint32 } from '../lib/typed-arrays.js';
  *   W 27    previous slot + 1 on the flow's eviction list (0: none)
  *   W 28    next slot + 1 on the flow's eviction list (0: none)
  *   W 29    releases (releaseRetired() calls) after which no consumer reads the flow's last export
+ *   F 15    cgroup id of the flow's local socket, as the kernel last gave it (0: none)
  */
 const REC_BYTES = 128;
 const RW = REC_BYTES / 4; // words per record
@@ -90,6 +91,7 @@ const F_PACKETS = 6;
 const F_BYTES = 7;
 const F_LAST = 8;
 const F_FIRST = 9;
+const F_CGROUP = 15;
 const W_STATE = 20;
 const W_META = 21;
 const W_PORTS = 22;
@@ -250,6 +252,8 @@ export class FlowTable implements FlowTupleReaderWithIds {
     const hashes = this.blockHashes;
     const heads = this.blockHeads;
     const maxProbe = this.maxProbe;
+    // The kernel source attributes flows to cgroups; the synthetic one does not.
+    const cgroupOf = flows.cgroupId ? (i: number) => flows.cgroupId!(i) : undefined;
     for (let start = from; start < to; start += BLOCK) {
       const end = Math.min(to, start + BLOCK);
       // Pass 1: hash the keys, then read each one's first index entry, then
@@ -327,6 +331,10 @@ export class FlowTable implements FlowTupleReaderWithIds {
         }
         const r = slot * RW;
         const f = slot * RF;
+        if (cgroupOf) {
+          const cgroup = cgroupOf(i);
+          if (cgroup !== 0) f64[f + F_CGROUP] = cgroup;
+        }
         const last = flows.lastSeenMs(i);
         if (last > f64[f + F_LAST]) f64[f + F_LAST] = last;
         f64[f + F_PACKETS] += flows.packets(i);
@@ -411,6 +419,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
     f64[f + F_BYTES] = 0;
     f64[f + F_LAST] = 0;
     f64[f + F_FIRST] = flows.firstSeenMs(i);
+    f64[f + F_CGROUP] = 0;
     u32[r + W_STATE] = LIVE;
     u32[r + W_META] = packMeta(flows.direction(i), flows.family(i), flows.proto(i), flows.icmpType(i), flows.icmpCode(i));
     u32[r + W_PORTS] = packPorts(flows.sport(i), flows.dport(i));
@@ -528,6 +537,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
       out.tcpFlags[n] = state >>> PENDING_FLAGS_SHIFT;
       out.firstSeen[n] = f64[f + F_FIRST];
       out.lastSeen[n] = f64[f + F_LAST];
+      out.cgroup[n] = f64[f + F_CGROUP];
       u32[r + W_GEN] = this.releases + 2;
       f64[f + F_PACKETS] = 0;
       f64[f + F_BYTES] = 0;

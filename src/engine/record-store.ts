@@ -10,7 +10,8 @@ import type { AddressTable } from '../flow/address-table.js';
 import type { FlowFilter } from '../flow/filter.js';
 import { prefixContains, type IpPrefix } from '../lib/ip.js';
 import type { FlowRecord } from '../flow/record.js';
-import { buildRecord, type IfaceNamer, type RecordBatch } from '../flow/record-batch.js';
+import { buildRecord, type CgroupLabeler, type IfaceNamer, type RecordBatch } from '../flow/record-batch.js';
+import { cgroupUnder } from '../flow/filter.js';
 import type { RecordSink, SinkStatus } from './sink.js';
 import { metaDirectionCode, metaProto, portsDport, portsSport } from '../flow/tuple.js';
 
@@ -41,6 +42,9 @@ export class RecordStore implements RecordSink {
   private firstSeen: Float64Array;
   private lastSeen: Float64Array;
   private tcpFlags: Uint16Array;
+  private cgroup: Float64Array;
+  /** names what a cgroup id stands for (attribution); the agent sets it */
+  labels?: CgroupLabeler;
   /** sequence number of the next record; record s lives at index s % capacity */
   private nextSeq = 0;
   private readonly listeners = new Set<AppendListener>();
@@ -70,6 +74,7 @@ export class RecordStore implements RecordSink {
     this.firstSeen = new Float64Array(rows);
     this.lastSeen = new Float64Array(rows);
     this.tcpFlags = new Uint16Array(rows);
+    this.cgroup = new Float64Array(rows);
   }
 
   /**
@@ -95,6 +100,7 @@ export class RecordStore implements RecordSink {
     this.firstSeen = more(this.firstSeen);
     this.lastSeen = more(this.lastSeen);
     this.tcpFlags = more(this.tcpFlags);
+    this.cgroup = more(this.cgroup);
   }
 
   /** Records ever appended. */
@@ -148,6 +154,7 @@ export class RecordStore implements RecordSink {
       this.end[at] = batch.endMs;
       this.firstSeen[at] = batch.firstSeen[i];
       this.lastSeen[at] = batch.lastSeen[i];
+      this.cgroup[at] = batch.cgroup[i];
     }
     if (this.nextSeq > from) for (const listener of this.listeners) listener(Math.max(from, this.oldestSeq), this.nextSeq);
   }
@@ -191,6 +198,8 @@ export class RecordStore implements RecordSink {
       endMs: this.end[at],
       firstSeenMs: this.firstSeen[at],
       lastSeenMs: this.lastSeen[at],
+      cgroupId: this.cgroup[at],
+      labels: this.labels,
     });
   }
 
@@ -298,6 +307,21 @@ export class RecordStore implements RecordSink {
     if (filter.ip) {
       const test = this.addressTest(filter.ip);
       tests.push((at) => test(this.srcId[at]) || test(this.dstId[at]));
+    }
+    if (filter.cgroup !== undefined || filter.workload !== undefined) {
+      // Decided once per cgroup id and remembered for the rest of the query.
+      const known = new Map<number, boolean>();
+      const { cgroup, workload } = filter;
+      tests.push((at) => {
+        const id = this.cgroup[at];
+        let ok = known.get(id);
+        if (ok === undefined) {
+          const label = id ? this.labels?.(id) : undefined;
+          ok = label !== undefined && (cgroup === undefined || cgroupUnder(label.path, cgroup)) && (workload === undefined || label.workload === workload);
+          known.set(id, ok);
+        }
+        return ok;
+      });
     }
     if (tests.length === 0) return () => true;
     if (tests.length === 1) return tests[0];

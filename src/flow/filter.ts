@@ -21,6 +21,10 @@ export interface FlowFilterParams {
   direction?: Direction;
   /** node name (a relay serves many nodes) */
   node?: string;
+  /** cgroup v2 path prefix, by whole components: /system.slice matches /system.slice/nginx.service */
+  cgroup?: string;
+  /** workload label, exactly (NAMESPACE/POD, nginx.service, docker:ID12, ...) */
+  workload?: string;
   since?: string;
   until?: string;
 }
@@ -36,6 +40,8 @@ export interface FlowFilter {
   iface?: string;
   direction?: 0 | 1;
   node?: string;
+  cgroup?: string;
+  workload?: string;
   /** epoch ms: records whose interval ends at or after it */
   sinceMs?: number;
   /** epoch ms: records whose interval starts at or before it */
@@ -79,6 +85,8 @@ export function parseFlowFilter(params: FlowFilterParams, nowMs: number): FlowFi
     dport: params.dport,
     iface: params.iface,
     node: params.node,
+    cgroup: params.cgroup,
+    workload: params.workload,
     sinceMs: time('since', params.since, nowMs),
     untilMs: time('until', params.until, nowMs),
   };
@@ -100,6 +108,12 @@ export function parseFlowFilter(params: FlowFilterParams, nowMs: number): FlowFi
     }
     filter.direction = params.direction === 'egress' ? 1 : 0;
   }
+  if (params.cgroup !== undefined) {
+    if (!/^\/[^\0]*$/.test(params.cgroup) || params.cgroup.length > 4096) {
+      throw new FilterError(`cgroup: "${params.cgroup}" is not a cgroup path; use an absolute path below the cgroup v2 root, e.g. /system.slice or /kubepods.slice`);
+    }
+    filter.cgroup = params.cgroup.length > 1 ? params.cgroup.replace(/\/+$/, '') : '/';
+  }
   if (filter.sinceMs !== undefined && filter.untilMs !== undefined && filter.sinceMs > filter.untilMs) {
     throw new FilterError(`since (${params.since}) is after until (${params.until}); since must be earlier`);
   }
@@ -118,8 +132,15 @@ export function hasKeyConditions(f: FlowFilter): boolean {
     f.proto !== undefined ||
     f.iface !== undefined ||
     f.direction !== undefined ||
-    f.node !== undefined
+    f.node !== undefined ||
+    f.cgroup !== undefined ||
+    f.workload !== undefined
   );
+}
+
+/** Whether `path` is `prefix` or below it, by whole path components. */
+export function cgroupUnder(path: string, prefix: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(prefix + '/');
 }
 
 /** Fields of a flow as the filter sees them. */

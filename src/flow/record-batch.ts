@@ -34,6 +34,10 @@ export class RecordBatch {
   readonly tcpFlags: Uint16Array;
   readonly firstSeen: Float64Array;
   readonly lastSeen: Float64Array;
+  /** cgroup id of the flow's local socket (0: none) */
+  readonly cgroup: Float64Array;
+  /** names what a cgroup id stands for in the records this batch builds (the agent sets it) */
+  labels?: CgroupLabeler;
 
   constructor(
     readonly capacity: number,
@@ -52,6 +56,7 @@ export class RecordBatch {
     this.tcpFlags = new Uint16Array(capacity);
     this.firstSeen = new Float64Array(capacity);
     this.lastSeen = new Float64Array(capacity);
+    this.cgroup = new Float64Array(capacity);
   }
 
   /** The contract record for entry i (allocates: for sinks that serialize). */
@@ -71,9 +76,14 @@ export class RecordBatch {
       endMs: this.endMs,
       firstSeenMs: this.firstSeen[i],
       lastSeenMs: this.lastSeen[i],
+      cgroupId: this.cgroup[i],
+      labels: this.labels,
     });
   }
 }
+
+/** What a cgroup id stands for: its path (relative to the cgroup v2 root) and workload; undefined when unknown. */
+export type CgroupLabeler = (cgroupId: number) => { path: string; workload: string; pod?: { namespace: string; name: string }; container?: string } | undefined;
 
 /** One record's packed column values, with its address texts and interface name resolved. */
 export interface RecordFields {
@@ -93,6 +103,9 @@ export interface RecordFields {
   endMs: number;
   firstSeenMs: number;
   lastSeenMs: number;
+  /** cgroup id of the flow's local socket; 0 or absent: none */
+  cgroupId?: number;
+  labels?: CgroupLabeler;
 }
 
 /** Builds a contract FlowRecord from the packed column values. */
@@ -121,6 +134,18 @@ export function buildRecord(f: RecordFields): FlowRecord {
   if (isIcmp(proto)) {
     record.icmpType = metaIcmpType(meta);
     record.icmpCode = metaIcmpCode(meta);
+  }
+  if (f.cgroupId) {
+    // Attribution (contract, "Attribution"): the cgroup path when known (a cgroup removed
+    // before it was read has none); the id always, as the kernel gave it.
+    const label = f.labels?.(f.cgroupId);
+    record.cgroupId = f.cgroupId;
+    record.cgroup = label?.path ?? null;
+    if (label) {
+      record.workload = label.workload;
+      if (label.pod) record.pod = label.pod;
+      if (label.container) record.container = label.container;
+    }
   }
   return record;
 }

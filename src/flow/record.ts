@@ -23,4 +23,18 @@ export interface FlowRecord {
   end: string;
   firstSeen: string;
   lastSeen: string;
+  /**
+   * Attribution (contract, "Attribution"; docs/api.md): the cgroup v2 path of the
+   * flow's local socket, relative to the cgroup v2 root, null when its id could
+   * not be resolved (the cgroup is gone); absent when the flow has no local
+   * socket (forwarded traffic) or attribution is off.
+   */
+  cgroup?: string | null;
+  /** the cgroup v2 id (the directory's inode number) */
+  cgroupId?: number;
+  /** a short label of the workload: NAMESPACE/POD, a systemd unit, docker:ID12, ... (flow/workload.ts) */
+  workload?: string;
+  pod?: { namespace: string; name: string };
+  /** container id (64 hex digits) */
+  container?: string;
 }

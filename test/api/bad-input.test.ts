@@ -67,7 +67,7 @@ describe('bad input', () => {
 
   it('names the unknown parameter and lists the allowed ones', async () => {
     const r = await app.inject('/api/v1/flows?colour=red');
-    expect(r.json().message).toBe('unknown parameter "colour"; allowed parameters: src, dst, ip, port, sport, dport, proto, iface, direction, node, since, until, limit');
+    expect(r.json().message).toBe('unknown parameter "colour"; allowed parameters: src, dst, ip, port, sport, dport, proto, iface, direction, node, cgroup, workload, since, until, limit');
   });
 
   it('says what is allowed for enums, ranges and CIDRs', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { formatDuration, parseDuration } from '../../flow/duration.js';
-import { hasKeyConditions, parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
+import { FilterError, hasKeyConditions, parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
 import type { TopQueryService } from '../queries.js';
 import type { TopDimension, TopMetric } from '../../flow/top-dimensions.js';
 import { BadRequestError } from '../errors.js';
@@ -33,6 +33,10 @@ export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () =
         throw new BadRequestError(`window: ${window} is longer than the ${formatDuration(top.horizonMs)} this agent keeps; use at most ${formatDuration(top.horizonMs)}`);
       }
       const filter = parseFlowFilter(params, clock());
+      if (filter.cgroup !== undefined || filter.workload !== undefined) {
+        // The top-talkers windows keep no attribution yet (docs/api.md): refuse rather than ignore the filter.
+        throw new FilterError('cgroup, workload: these filters apply to /api/v1/flows and /api/v1/flows/stream; /api/v1/top does not group or filter by cgroup yet');
+      }
       const query = { by, metric, windowMs, k, filter };
       if (!hasKeyConditions(filter)) return { by, metric, window, windowSeconds: windowMs / 1000, ...(await top.top(query)) };
       // A filtered query tests every kept flow of the window (time-sliced by the service): a few at a time.
