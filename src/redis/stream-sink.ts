@@ -135,6 +135,8 @@ export class RedisStreamSink implements RecordSink {
   private registered = false;
   private draining: Promise<void> | undefined;
   private drainAgain = false;
+  /** queue indexes (of the pipeline being settled) refused as too small, absent, below this writer's own top entry */
+  private readonly ownNotStored = new Set<number>();
   private closed = false;
   private wasConnected = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -351,6 +353,7 @@ export class RedisStreamSink implements RecordSink {
       this.lastError = `redis ${this.options.url}: ${describeError(results)}`;
       return false;
     }
+    this.ownNotStored.clear();
     const clashes = results.some((err) => err && ID_TOO_SMALL.test(err.message)) ? await this.clashOwners(results) : undefined;
     if (clashes instanceof Error) {
       this.lastError = `redis ${this.options.url}: ${describeError(clashes)}`;
@@ -363,6 +366,12 @@ export class RedisStreamSink implements RecordSink {
       const err = results[i];
       if (!err || (ID_TOO_SMALL.test(err.message) && clashes?.get(i) === true)) {
         if (!failure) delivered++;
+        continue;
+      }
+      if (ID_TOO_SMALL.test(err.message) && this.ownNotStored.has(i)) {
+        // Not stored, below this writer's own later entry: a fresh ID, no sign of another writer.
+        failure ??= new Error(`entry ${this.idText(i)} not stored (below this writer's later entries); sent again`);
+        this.queue.clearId(i);
         continue;
       }
       if (ID_TOO_SMALL.test(err.message)) {
@@ -418,6 +427,7 @@ export class RedisStreamSink implements RecordSink {
       pipeline.xrange(this.key, id, id);
     }
     pipeline.xrange(this.key, '-', '+', 'COUNT', 1);
+    pipeline.xrevrange(this.key, '+', '-', 'COUNT', 1);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
@@ -427,7 +437,15 @@ export class RedisStreamSink implements RecordSink {
     if (!replies) return new Error('pipeline not executed');
     const firstReply = replies[at.length];
     const first = firstReply[0] ? undefined : ((firstReply[1] as [string, string[]][])[0]?.[0] ?? undefined);
+    // The stream's top entry: when it is this writer's own, an entry refused below it that is not in the
+    // stream is one of its own that was never stored while a later one was (an entry refused for another
+    // reason, e.g. MOVED in a failover, got a fresh ID above entries that kept theirs): sent again, no clash.
+    const lastReply = replies[at.length + 1];
+    const top = lastReply[0] ? undefined : (lastReply[1] as [string, string[]][])[0];
+    let topWriter: string | undefined;
+    if (top) for (let j = 0; j + 1 < top[1].length; j += 2) if (top[1][j] === 'writer') topWriter = top[1][j + 1];
     const owners = new Map<number, boolean>();
+    this.ownNotStored.clear();
     at.forEach((i, k) => {
       const [err, value] = replies![k];
       if (err) return; // unknown: treated as not ours, sent again with a fresh ID
@@ -437,6 +455,7 @@ export class RedisStreamSink implements RecordSink {
         const { ms, seq } = this.queue.idAt(i);
         const f = first ? parseStreamId(first) : undefined;
         owners.set(i, f !== undefined && (ms < f.ms || (ms === f.ms && seq < f.seq)));
+        if (!owners.get(i) && topWriter === this.writer) this.ownNotStored.add(i);
         return;
       }
       const fields = found[0][1];

@@ -102,9 +102,16 @@ export class XaddConnection implements XaddTransport {
 
   connect(): Promise<void> {
     if (this.ready) return Promise.resolve();
-    this.opening ??= this.open().finally(() => {
-      this.opening = undefined;
-    });
+    this.opening ??= this.open()
+      .catch((err: Error) => {
+        // The slot's master may have failed over: the next attempt asks the cluster again.
+        this.redirect = undefined;
+        if (isCluster(this.client)) (this.client as unknown as { refreshSlotsCache?: () => void }).refreshSlotsCache?.();
+        throw err;
+      })
+      .finally(() => {
+        this.opening = undefined;
+      });
     return this.opening;
   }
 

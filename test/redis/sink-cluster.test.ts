@@ -12,7 +12,8 @@ import { RedisStreamSink } from '../../src/redis/stream-sink.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 import { keySlot } from '../../src/redis/xadd-connection.js';
 import { makeAgent, udp, type TestAgent } from '../helpers/agent-fixture.js';
-import { destroyRedis, startCluster, type RedisServer } from './redis-server.js';
+import { execFileSync } from 'node:child_process';
+import { destroyRedis, startCluster, startRedis, type RedisServer } from './redis-server.js';
 
 let servers: RedisServer[] = [];
 let url: string;
@@ -106,4 +107,62 @@ describe('redis sink on a cluster', () => {
       expect(a.sink.status()).toMatchObject({ exported: a.records, dropped: 0, idClashes: 0 });
     }
   }, 90_000);
+
+  it('a master fails over to its replica mid-run: the sink follows, the stream holds every record once', async () => {
+    // 3 masters with a replica each
+    const six = await Promise.all([0, 1, 2, 3, 4, 5].map(() => startRedis({ cluster: true })));
+    const cleanup = async (): Promise<void> => {
+      for (const s of six) await destroyRedis(s);
+    };
+    try {
+      execFileSync('redis-cli', ['--cluster', 'create', ...six.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      await until('cluster ok', () => six.every((s) => s.cli('cluster', 'info').includes('cluster_state:ok')), 30_000);
+      const seeds = `redis+cluster://${six.slice(0, 3).map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+      const node = 'failover-node';
+      const client = createRedisClient(parseRedisUrl(seeds), { connectionName: 't-failover', maxBackoffMs: 100 });
+      await connectClient(client, 10_000);
+      const logs: string[] = [];
+      const sink = new RedisStreamSink({ node, client, url: seeds, maxLen: 100_000, bufferRecords: 100_000, batchSize: 16, log: { info: (o, m) => logs.push(`${m} ${JSON.stringify(o)}`), warn: (o, m) => logs.push(`W ${m} ${JSON.stringify(o)}`) } });
+      const t = await makeAgent({ node, sinks: [sink] });
+      let packets = 0;
+      let records = 0;
+      const round = async (r: number): Promise<void> => {
+        const flows = Array.from({ length: 40 }, (_, i) => udp(`10.2.${r % 250}.${i + 1}`, '10.9.9.9', 1000 + i, 53, 1 + (i % 3), 100));
+        await t.poll(flows);
+        packets += flows.reduce((x, f) => x + f.packets, 0);
+        records += flows.length;
+      };
+      for (let r = 0; r < 5; r++) await round(r);
+      await until('written before', () => sink.status().pending === 0);
+      // the replica of the stream's master takes over (CLUSTER FAILOVER: the orderly kind, replication caught up first)
+      const slot = keySlot(flowsKey(node));
+      const master = six.find((s) => {
+        const me = s.cli('cluster', 'nodes').split('\n').find((l) => l.includes('myself'))!;
+        return me.includes('master') && me.split(' ').slice(8).some((range) => {
+          const [a, b] = range.split('-').map(Number);
+          return slot >= a && slot <= (b ?? a);
+        });
+      })!;
+      const masterId = master.cli('cluster', 'myid').trim();
+      const replica = six.find((s) => s.cli('cluster', 'nodes').split('\n').some((l) => l.includes('myself') && l.includes(`slave ${masterId}`)))!;
+      await until('replica in sync', () => replica.cli('info', 'replication').includes('master_link_status:up'), 30_000);
+      const answer = replica.cli('cluster', 'failover').trim();
+      expect(answer).toBe('OK');
+      for (let r = 5; r < 8; r++) await round(r); // written while the failover happens
+      await until('replica promoted', () => replica.cli('role').startsWith('master'), 20_000);
+      for (let r = 8; r < 12; r++) await round(r);
+      await until('written after', () => sink.status().pending === 0, 30_000);
+      const fresh = new Cluster([{ host: '127.0.0.1', port: replica.port }]);
+      const all = (await fresh.xrange(flowsKey(node), '-', '+')) as [string, string[]][];
+      fresh.disconnect();
+      expect(all.length).toBe(records);
+      expect(all.reduce((x, [, f]) => x + Number(f[f.indexOf('packets') + 1]), 0)).toBe(packets);
+      expect(new Set(all.map(([id]) => id)).size).toBe(records);
+      if (sink.status().idClashes) console.log(logs.join('\n').slice(0, 3000));
+      expect(sink.status()).toMatchObject({ exported: records, dropped: 0, idClashes: 0 });
+      await sink.close();
+    } finally {
+      await cleanup();
+    }
+  }, 120_000);
 });
