@@ -427,7 +427,7 @@ export class RedisStreamSink implements RecordSink {
       pipeline.xrange(this.key, id, id);
     }
     pipeline.xrange(this.key, '-', '+', 'COUNT', 1);
-    pipeline.xrevrange(this.key, '+', '-', 'COUNT', 1);
+    pipeline.xinfo('STREAM', this.key); // its last-entry (XINFO STREAM: in the agent's ACL, unlike XREVRANGE)
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
@@ -441,7 +441,9 @@ export class RedisStreamSink implements RecordSink {
     // stream is one of its own that was never stored while a later one was (an entry refused for another
     // reason, e.g. MOVED in a failover, got a fresh ID above entries that kept theirs): sent again, no clash.
     const lastReply = replies[at.length + 1];
-    const top = lastReply[0] ? undefined : (lastReply[1] as [string, string[]][])[0];
+    const info = lastReply[0] ? undefined : (lastReply[1] as unknown[]);
+    const at2 = info ? info.indexOf('last-entry') : -1;
+    const top = at2 >= 0 ? (info![at2 + 1] as [string, string[]] | null) : undefined;
     let topWriter: string | undefined;
     if (top) for (let j = 0; j + 1 < top[1].length; j += 2) if (top[1][j] === 'writer') topWriter = top[1][j + 1];
     const owners = new Map<number, boolean>();

@@ -95,7 +95,7 @@ describe.skipIf(skipKernelTests('deploy dashboard metrics'))('Grafana dashboard 
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     await sleep(300);
     // with a token, as deployed: Prometheus scrapes with prometheus.yml's authorization
-    agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${agentPort}`, '--poll-interval', '500ms', '--redis', redisUrl, '--log-format', 'json'], [], { FLOWSCOPE_NODE: NODE, FLOWSCOPE_TOKEN: TOKEN });
+    agent = startFlowscope(['run', '--iface', pair.hostIf, '--listen', `127.0.0.1:${agentPort}`, '--poll-interval', '500ms', '--redis-export-interval', '500ms', '--redis', redisUrl, '--log-format', 'json'], [], { FLOWSCOPE_NODE: NODE, FLOWSCOPE_TOKEN: TOKEN });
     expect(await waitForStatus(`http://127.0.0.1:${agentPort}/readyz`, 200, 20_000), agent.output()).toBe(200);
     relay = startFlowscope(['relay', '--redis', redisUrl, '--listen', `127.0.0.1:${relayPort}`, '--group', 'deploy-test', '--consumer', 'deploy-test', '--log-format', 'json']);
     expect(await waitForStatus(`http://127.0.0.1:${relayPort}/healthz`, 200, 20_000), relay.output()).toBe(200);

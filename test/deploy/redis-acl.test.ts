@@ -127,7 +127,7 @@ describe.runIf(hasRedis)('Redis ACL users of deploy/kubernetes', () => {
   });
 
   it('the real agent and relay, logged in as these users, deliver and serve the flows without a permission error', async () => {
-    agent = await startAgent(['--source', 'synthetic', '--synthetic-flows', '20', '--poll-interval', '200ms', '--node', NODE, '--redis', `redis://flowscope-agent:${AGENT_PW}@127.0.0.1:${port}`]);
+    agent = await startAgent(['--source', 'synthetic', '--synthetic-flows', '20', '--poll-interval', '200ms', '--redis-export-interval', '200ms', '--node', NODE, '--redis', `redis://flowscope-agent:${AGENT_PW}@127.0.0.1:${port}`]);
     const relayPort = await freePort();
     let relayOut = '';
     relay = spawn(process.execPath, ['--import', 'tsx', MAIN, 'relay', '--listen', `127.0.0.1:${relayPort}`, '--group', 'acl-relay', '--consumer', 'acl-relay', '--log-format', 'json', '--top-horizon', '1m'], {

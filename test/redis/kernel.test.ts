@@ -44,7 +44,7 @@ async function sendFor(pair: VethPair, ms: number, count: number, payload: numbe
 }
 
 const agentArgs = (pair: VethPair, node: string, url: string, extra: string[] = []) => [
-  'run', '--iface', pair.hostIf, '--node', node, '--redis', url, '--poll-interval', '200ms', '--top-bucket', '1s', ...extra,
+  'run', '--iface', pair.hostIf, '--node', node, '--redis', url, '--poll-interval', '200ms', '--redis-export-interval', '200ms', '--top-bucket', '1s', ...extra,
 ];
 
 const flowOf = (pair: VethPair, sport: number) => ({ direction: 'ingress', src: pair.peerV4, dst: pair.hostV4, proto: 'udp', sport: String(sport), dport: String(SINK_PORT) });
