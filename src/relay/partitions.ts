@@ -37,6 +37,14 @@ export interface PartitionedFleetOptions {
   log?: SinkLog;
 }
 
+/** One partition's answer from the relay holding it. */
+export interface PartitionAnswer<T> {
+  partition: number;
+  /** the holder has read the partition's history */
+  caughtUp: boolean;
+  answer: T;
+}
+
 interface Partition {
   index: number;
   view: FleetView;
@@ -131,6 +139,21 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
     await this.syncing;
     for (const p of this.parts.values()) await p.consumer.stop();
     this.parts.clear();
+  }
+
+  /** Each owned partition's answer, with whether it has read its history yet. */
+  flowsByPartition(filter: FlowFilter, limit: number): PartitionAnswer<FlowPage>[] {
+    return [...this.parts.values()].map((p) => ({ partition: p.index, caughtUp: p.consumer.caughtUp, answer: p.view.flows(filter, limit) }));
+  }
+
+  async topByPartition(q: TopQuery): Promise<PartitionAnswer<TopAnswer>[]> {
+    const parts = [...this.parts.values()];
+    const answers = await Promise.all(parts.map((p) => p.view.top({ ...q, k: this.maxK })));
+    return parts.map((p, i) => ({ partition: p.index, caughtUp: p.consumer.caughtUp, answer: answers[i] }));
+  }
+
+  interfacesByPartition(): PartitionAnswer<NodeInterfaceReport[]>[] {
+    return [...this.parts.values()].map((p) => ({ partition: p.index, caughtUp: p.consumer.caughtUp, answer: p.view.interfaces() }));
   }
 
   flows(filter: FlowFilter, limit: number): FlowPage {

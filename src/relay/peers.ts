@@ -21,7 +21,7 @@ import type { FlowPage } from '../engine/record-store.js';
 import type { TopAnswer, TopQuery } from '../engine/top/top-windows.js';
 import type { NodeInterfaceReport } from './fleet-view.js';
 import type { Membership } from './membership.js';
-import { mergeFlowPages, mergeTopAnswers, type PartitionedFleet } from './partitions.js';
+import { mergeFlowPages, mergeTopAnswers, type PartitionAnswer, type PartitionedFleet } from './partitions.js';
 
 const PEER_TIMEOUT_MS = 3000;
 const MAX_BODY = 1 << 20;
@@ -72,14 +72,13 @@ export class PeerServer {
         chunks.push(c as Buffer);
       }
       const body = decode<{ filter: FlowFilter; limit: number; query: TopQuery }>(Buffer.concat(chunks).toString('utf8') || '{}');
-      const owned = this.fleet.owned;
       switch (req.url) {
         case '/peer/v1/flows':
-          return send(200, { owned, page: this.fleet.flows(body.filter, Math.min(Math.max(1, Number(body.limit) || 1), 100_000)) });
+          return send(200, { parts: this.fleet.flowsByPartition(body.filter, Math.min(Math.max(1, Number(body.limit) || 1), 100_000)) });
         case '/peer/v1/top':
-          return send(200, { owned, answer: await this.fleet.top(body.query) });
+          return send(200, { parts: await this.fleet.topByPartition(body.query) });
         case '/peer/v1/interfaces':
-          return send(200, { owned, interfaces: this.fleet.interfaces() });
+          return send(200, { parts: this.fleet.interfacesByPartition() });
         default:
           return send(404, { error: 'not found' });
       }
@@ -133,11 +132,21 @@ export interface FanoutInfo {
   peers: number;
   /** peers that did not answer */
   missing: string[];
+  /** partitions no relay answered for, or only a relay still replaying it */
+  incomplete: number[];
 }
 
-/** The API's query services of a scaled-out relay: its own partitions plus every live peer's. */
+/**
+ * The API's query services of a scaled-out relay. Every relay answers per
+ * partition; for each partition exactly one answer is used: the one of the
+ * partition's owner in this relay's view of the live set when that owner has
+ * read its history, else one of a relay that still holds it and has (the
+ * previous owner, until it notices the move), else whatever there is. So a
+ * partition is never counted twice while it moves, and is missing only when
+ * nobody holds it.
+ */
 export class FleetFanout implements FlowQueryService, TopQueryService, InterfaceQueryService {
-  lastFanout: FanoutInfo = { peers: 0, missing: [] };
+  lastFanout: FanoutInfo = { peers: 0, missing: [], incomplete: [] };
 
   constructor(
     private readonly fleet: PartitionedFleet,
@@ -159,11 +168,31 @@ export class FleetFanout implements FlowQueryService, TopQueryService, Interface
     return [...this.membership.urls].filter(([id]) => id !== this.membership.id && this.membership.live.includes(id));
   }
 
-  private async fan<T>(path: string, body: unknown): Promise<T[]> {
+  /** Own and peers' per-partition answers; one per partition chosen as above. */
+  private async gather<T>(path: string, body: unknown, own: PartitionAnswer<T>[]): Promise<T[]> {
     const peers = this.peers();
-    const answers = await Promise.all(peers.map(([, url]) => ask<T>(url, path, body, this.token)));
-    this.lastFanout = { peers: peers.length, missing: peers.filter((_, i) => answers[i] === undefined).map(([id]) => id) };
-    return answers.filter((a): a is Awaited<T> => a !== undefined) as T[];
+    const replies = await Promise.all(peers.map(([, url]) => ask<{ parts: PartitionAnswer<T>[] }>(url, path, body, this.token)));
+    const byPartition = new Map<number, { relay: string; part: PartitionAnswer<T> }[]>();
+    const add = (relay: string, parts: PartitionAnswer<T>[]): void => {
+      for (const part of parts) {
+        const list = byPartition.get(part.partition) ?? [];
+        list.push({ relay, part });
+        byPartition.set(part.partition, list);
+      }
+    };
+    add(this.membership.id, own);
+    replies.forEach((r, i) => r && Array.isArray(r.parts) && add(peers[i][0], r.parts));
+    const chosen: T[] = [];
+    const incomplete: number[] = [];
+    for (let p = 0; p < this.membership.partitions; p++) {
+      const list = byPartition.get(p) ?? [];
+      const owner = this.membership.owner(p);
+      const pick = list.find((c) => c.relay === owner && c.part.caughtUp) ?? list.find((c) => c.part.caughtUp) ?? list.find((c) => c.relay === owner) ?? list[0];
+      if (!pick || !pick.part.caughtUp) incomplete.push(p);
+      if (pick) chosen.push(pick.part.answer);
+    }
+    this.lastFanout = { peers: peers.length, missing: peers.filter((_, i) => replies[i] === undefined).map(([id]) => id), incomplete };
+    return chosen;
   }
 
   /** This relay's partitions only (the SSE replay needs an answer in the same tick). */
@@ -171,10 +200,10 @@ export class FleetFanout implements FlowQueryService, TopQueryService, Interface
     return this.fleet.flows(filter, limit);
   }
 
-  /** The whole fleet: own partitions and every live peer's, newest first. */
+  /** The whole fleet, newest first. */
   async flowsFleet(filter: FlowFilter, limit: number): Promise<FlowPage> {
-    const remote = await this.fan<{ page: FlowPage }>('/peer/v1/flows', { filter, limit });
-    return mergeFlowPages([this.fleet.flows(filter, limit), ...remote.map((r) => r.page)], limit);
+    const pages = await this.gather('/peer/v1/flows', { filter, limit }, this.fleet.flowsByPartition(filter, limit));
+    return mergeFlowPages(pages.length ? pages : [{ flows: [], total: 0, truncated: false }], limit);
   }
 
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
@@ -182,16 +211,16 @@ export class FleetFanout implements FlowQueryService, TopQueryService, Interface
   }
 
   async top(q: TopQuery): Promise<TopAnswer> {
-    // Everyone is asked for as many entries as a query may have: a key spread over relays is then summed whole unless a list was cut.
+    // Every partition is asked for as many entries as a query may have: a key spread over partitions is then summed whole unless a list was cut.
     const wide = { ...q, k: this.maxK };
-    const [own, remote] = await Promise.all([this.fleet.top(wide), this.fan<{ answer: TopAnswer }>('/peer/v1/top', { query: wide })]);
-    const merged = mergeTopAnswers([own, ...remote.map((r) => r.answer)], q, this.maxK);
-    if (!own.exact || remote.some((r) => !r.answer.exact) || this.lastFanout.missing.length > 0) merged.exact = false;
+    const answers = await this.gather('/peer/v1/top', { query: wide }, await this.fleet.topByPartition(wide));
+    const merged = mergeTopAnswers(answers, q, this.maxK);
+    if (this.lastFanout.incomplete.length > 0) merged.exact = false;
     return merged;
   }
 
   async interfaces(): Promise<NodeInterfaceReport[]> {
-    const remote = await this.fan<{ interfaces: NodeInterfaceReport[] }>('/peer/v1/interfaces', {});
-    return [...this.fleet.interfaces(), ...remote.flatMap((r) => r.interfaces)].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.ifindex - b.ifindex));
+    const lists = await this.gather('/peer/v1/interfaces', {}, this.fleet.interfacesByPartition());
+    return lists.flat().sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.ifindex - b.ifindex));
   }
 }

@@ -107,7 +107,7 @@ export interface RelayStatus extends AgentStatus {
       live: string[];
       gained: number;
       lost: number;
-      lastFanout: { peers: number; missing: string[] };
+      lastFanout: { peers: number; missing: string[]; incomplete: number[] };
       lastError?: string;
     };
   };
