@@ -22,6 +22,8 @@ import type { RedisClient } from '../redis/connection.js';
 
 export const RELAYS_LIVE_KEY = 'flowscope:{relays}:live';
 export const RELAYS_URLS_KEY = 'flowscope:{relays}:urls';
+/** relay id -> the partitions it holds and has replayed (comma-separated), for handovers */
+export const RELAYS_READY_KEY = 'flowscope:{relays}:ready';
 
 /** FNV-1a 32-bit: the partition of a node, and rendezvous weights. */
 function fnv1a(text: string): number {
@@ -84,6 +86,12 @@ export class Membership {
   urls = new Map<string, string>();
   /** called after a heartbeat that changed the live set */
   onChange: (() => void) | undefined;
+  /** called after every heartbeat */
+  onBeat: (() => void) | undefined;
+  /** the partitions this relay holds and has replayed (published at every heartbeat) */
+  readyPartitions: (() => number[]) | undefined;
+  /** live relay id -> partitions it has replayed */
+  ready = new Map<string, Set<number>>();
   lastError: string | undefined;
   beats = 0;
   /** where peers reach this relay (set once its peer endpoint listens) */
@@ -125,15 +133,19 @@ export class Membership {
       const p = client.pipeline();
       p.zadd(RELAYS_LIVE_KEY, now + this.leaseMs, id);
       if (url) p.hset(RELAYS_URLS_KEY, id, url);
+      p.hset(RELAYS_READY_KEY, id, (this.readyPartitions?.() ?? []).join(','));
       // leases expired a minute ago are removed (their URLs too, below)
       p.zremrangebyscore(RELAYS_LIVE_KEY, '-inf', now - 60_000);
       p.zrangebyscore(RELAYS_LIVE_KEY, now, '+inf');
+      p.hgetall(RELAYS_READY_KEY);
       p.hgetall(RELAYS_URLS_KEY);
       const replies = await p.exec();
       if (!replies) throw new Error('pipeline not executed');
       const failed = replies.find(([err]) => err);
       if (failed) throw failed[0];
-      const live = [...new Set([...(replies[replies.length - 2][1] as string[]), ...(this.stopped ? [] : [id])])].sort();
+      const live = [...new Set([...(replies[replies.length - 3][1] as string[]), ...(this.stopped ? [] : [id])])].sort();
+      const ready = replies[replies.length - 2][1] as Record<string, string>;
+      this.ready = new Map(live.map((r) => [r, new Set((ready[r] ?? '').split(',').filter(Boolean).map(Number))]));
       const urls = replies[replies.length - 1][1] as Record<string, string>;
       this.urls = new Map(Object.entries(urls).filter(([k]) => live.includes(k)));
       this.beats++;
@@ -144,6 +156,7 @@ export class Membership {
         this.options.log?.info({ relay: id, live, joined: live.filter((x) => !before.includes(x)), left: before.filter((x) => !live.includes(x)) }, 'relay: fleet membership changed');
         this.onChange?.();
       }
+      this.onBeat?.();
     } catch (err) {
       // Redis unreachable: keep the last view; this relay's lease may lapse and its partitions move (they come back when it does).
       const message = (err as Error).message.split('\n')[0];
@@ -172,6 +185,7 @@ export class Membership {
     try {
       await this.options.client.zrem(RELAYS_LIVE_KEY, this.options.id);
       await this.options.client.hdel(RELAYS_URLS_KEY, this.options.id);
+      await this.options.client.hdel(RELAYS_READY_KEY, this.options.id);
     } catch {
       /* the lease expires by itself */
     }

@@ -68,15 +68,23 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
     this.bucketMs = probe.bucketMs;
     this.maxK = probe.maxK;
     options.membership.onChange = () => void this.sync();
+    // a partition that moved is kept until its new owner says it has replayed it (checked at every heartbeat)
+    options.membership.onBeat = () => void this.sync();
+    options.membership.readyPartitions = () => [...this.parts.values()].filter((p) => p.consumer.caughtUp).map((p) => p.index);
   }
 
   get group(): string {
     return `${this.options.group}:${this.options.membership.id}`;
   }
 
-  /** Owned partitions, ascending. */
+  /** Partitions held (owned, or handed over and kept until the new owner has replayed them), ascending. */
   get owned(): number[] {
     return [...this.parts.keys()].sort((a, b) => a - b);
+  }
+
+  /** Partitions this relay owns in the live set, ascending. */
+  get owns(): number[] {
+    return this.options.membership.owned();
   }
 
   /** Every owned partition has read its history. */
@@ -111,6 +119,9 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
     const want = new Set(m.owned());
     for (const [index, p] of this.parts) {
       if (want.has(index)) continue;
+      // Handover: kept (and answering, see peers.ts) until the new owner has replayed it; dropped at once when no one owns it.
+      const owner = m.owner(index);
+      if (owner !== undefined && !m.ready.get(owner)?.has(index)) continue;
       this.parts.delete(index);
       this.lost++;
       await p.consumer.stop();

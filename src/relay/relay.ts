@@ -103,7 +103,10 @@ export interface RelayStatus extends AgentStatus {
       id: string;
       url: string | null;
       partitions: number;
+      /** partitions this relay owns in the live set */
       owned: number[];
+      /** partitions it holds: its own, and those handed over until their new owner has replayed them */
+      held: number[];
       live: string[];
       gained: number;
       lost: number;
@@ -426,7 +429,8 @@ export class Relay implements StatusService {
                 id: this.membership.id,
                 url: this.membership.url ?? null,
                 partitions: this.membership.partitions,
-                owned: this.partitions!.owned,
+                owned: this.partitions!.owns,
+                held: this.partitions!.owned,
                 live: this.membership.live,
                 gained: this.partitions!.gained,
                 lost: this.partitions!.lost,
