@@ -110,11 +110,13 @@ describe('redis sink on a cluster', () => {
 
   it('a master fails over to its replica mid-run: the sink follows, the stream holds every record once', async () => {
     // 3 masters with a replica each
-    const six = await Promise.all([0, 1, 2, 3, 4, 5].map(() => startRedis({ cluster: true })));
+    const six: RedisServer[] = [];
     const cleanup = async (): Promise<void> => {
       for (const s of six) await destroyRedis(s);
     };
     try {
+      // one by one, inside try: a server that fails to start leaves none behind
+      for (let i = 0; i < 6; i++) six.push(await startRedis({ cluster: true }));
       execFileSync('redis-cli', ['--cluster', 'create', ...six.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       await until('cluster ok', () => six.every((s) => s.cli('cluster', 'info').includes('cluster_state:ok')), 30_000);
       const seeds = `redis+cluster://${six.slice(0, 3).map((s) => `127.0.0.1:${s.port}`).join(',')}`;
