@@ -118,6 +118,9 @@ describe.runIf(hasRedis)('Redis ACL users of deploy/kubernetes', () => {
       ['PING'], ['SMEMBERS', 'flowscope:nodes'], ['HGETALL', `flowscope:{${NODE}}:interfaces`], ['XRANGE', flows, '-', '+'], ['XREVRANGE', flows, '+', '-', 'COUNT', '1'],
       ['XGROUP', 'CREATE', flows, 'acl-test', '0', 'MKSTREAM'], ['XINFO', 'GROUPS', flows], ['XREADGROUP', 'GROUP', 'acl-test', 'c1', 'COUNT', '10', 'STREAMS', flows, '>'],
       ['XAUTOCLAIM', flows, 'acl-test', 'c1', '0', '0-0'], ['XPENDING', flows, 'acl-test'], ['XACK', flows, 'acl-test', '0-1'],
+      // relay --partitions: its lease and URL in the membership keys
+      ['ZADD', 'flowscope:{relays}:live', '1', 'r1'], ['ZRANGEBYSCORE', 'flowscope:{relays}:live', '0', '+inf'], ['ZREMRANGEBYSCORE', 'flowscope:{relays}:live', '0', '0'],
+      ['HSET', 'flowscope:{relays}:urls', 'r1', 'http://x'], ['HDEL', 'flowscope:{relays}:urls', 'r1'], ['ZREM', 'flowscope:{relays}:live', 'r1'],
     ]) expect(await attempt(r, ...cmd), cmd.join(' ')).toBe('ok');
     for (const cmd of [
       ['XADD', flows, '*', 'a', '1'], ['DEL', flows], ['XTRIM', flows, 'MAXLEN', '0'], ['XDEL', flows, '0-1'], ['SET', `flowscope:{${NODE}}:writer`, 'x'], ['HSET', `flowscope:{${NODE}}:interfaces`, 'a', 'b'],
