@@ -3,6 +3,7 @@
  * (dist/cli/main.js), on free loopback ports, killed whatever happens.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { removePins, uniquePinPath } from '../helpers/pins.js';
 import { join } from 'node:path';
 import { freePort } from './redis-server.js';
 
@@ -38,7 +39,10 @@ async function waitFor(api: string, path: string, child: ChildProcess, output: (
 
 export async function startDaemon(args: string[], readyPath = '/readyz'): Promise<Daemon> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN, ...args, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // An agent pins under a directory of its own, removed when it is stopped or killed (test/helpers/pins.ts).
+  const pinPath = args[0] === 'run' && !args.includes('--pin-path') ? uniquePinPath() : undefined;
+  const pinArgs = pinPath ? ['--pin-path', pinPath] : [];
+  const child = spawn(process.execPath, [MAIN, ...args, ...pinArgs, '--listen', `127.0.0.1:${port}`, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   all.add(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -52,10 +56,12 @@ export async function startDaemon(args: string[], readyPath = '/readyz'): Promis
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
+      if (pinPath) removePins(pinPath);
     },
     async kill9() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
+      if (pinPath) removePins(pinPath);
     },
   };
   try {
