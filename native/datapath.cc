@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <mutex>
 #include <vector>
 
@@ -325,21 +326,29 @@ void Datapath::ReleaseAll() {
   pins_.Release();
 }
 
+// The iface_stats keys of an interface: both directions, both generations.
+static std::array<iface_key, 2 * FLOW_GENERATIONS> IfaceKeys(int ifindex) {
+  std::array<iface_key, 2 * FLOW_GENERATIONS> keys{};
+  for (uint8_t dir = 0; dir < 2; dir++) {
+    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+      iface_key& key = keys[dir * FLOW_GENERATIONS + gen];
+      key.ifindex = ifindex;
+      key.direction = dir;
+      key.gen = gen;
+    }
+  }
+  return keys;
+}
+
 // Creates the iface_stats entries of an interface for both directions and
 // generations, so the programs only ever look them up.
 void Datapath::PrecreateIfaceEntries(Napi::Env env, int ifindex) {
   std::vector<iface_value> zero(ncpus_);
   memset(zero.data(), 0, zero.size() * sizeof(iface_value));
   int fd = bpf_map__fd(skel_->maps.iface_stats);
-  for (uint8_t dir = 0; dir < 2; dir++) {
-    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
-      iface_key key{};
-      key.ifindex = ifindex;
-      key.direction = dir;
-      key.gen = gen;
-      int err = bpf_map_update_elem(fd, &key, zero.data(), BPF_NOEXIST);
-      if (err && err != -EEXIST) ThrowSys(env, err, "bpf_map_update_elem(iface_stats)", "ifindex " + std::to_string(ifindex));
-    }
+  for (const iface_key& key : IfaceKeys(ifindex)) {
+    int err = bpf_map_update_elem(fd, &key, zero.data(), BPF_NOEXIST);
+    if (err && err != -EEXIST) ThrowSys(env, err, "bpf_map_update_elem(iface_stats)", "ifindex " + std::to_string(ifindex));
   }
 }
 
@@ -586,26 +595,12 @@ Napi::Value Datapath::ForgetIface(const Napi::CallbackInfo& info) {
     if (a->ifindex == ifindex) return Napi::Boolean::New(env, false);
   int fd = bpf_map__fd(skel_->maps.iface_stats);
   std::vector<iface_value> per_cpu(ncpus_);
-  for (uint8_t dir = 0; dir < 2; dir++) {
-    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
-      iface_key key{};
-      key.ifindex = ifindex;
-      key.direction = dir;
-      key.gen = gen;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
-      for (const iface_value& v : per_cpu)
-        if (v.other_packets || v.overflow_packets) return Napi::Boolean::New(env, false);
-    }
+  for (const iface_key& key : IfaceKeys(ifindex)) {
+    if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
+    for (const iface_value& v : per_cpu)
+      if (v.other_packets || v.overflow_packets) return Napi::Boolean::New(env, false);
   }
-  for (uint8_t dir = 0; dir < 2; dir++) {
-    for (uint8_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
-      iface_key key{};
-      key.ifindex = ifindex;
-      key.direction = dir;
-      key.gen = gen;
-      bpf_map_delete_elem(fd, &key);
-    }
-  }
+  for (const iface_key& key : IfaceKeys(ifindex)) bpf_map_delete_elem(fd, &key);
   return Napi::Boolean::New(env, true);
 }
 
