@@ -68,6 +68,9 @@ interface AttachedInterface extends Attachment {
   hooks: NativeHook[];
 }
 
+/** How often a drain reads the host's addresses again for attribution (attach always does). */
+const LOCAL_ADDRESSES_EVERY_MS = 5000;
+
 const HOOKS: Record<HookMode, NativeHook[]> = { tc: ['tc-ingress', 'tc-egress'], xdp: ['xdp', 'tc-egress'] };
 
 /** The error a second agent gets for a node whose pinned state another one owns. */
@@ -92,8 +95,9 @@ export class KernelFlowSource implements FlowSource {
   private readonly flowBuffers: (ArrayBuffer | undefined)[] = [undefined, undefined];
   private drains = 0;
   private lastDrainFlows = 0;
-  /** the host's addresses as last given to the kernel (attribution), joined */
+  /** the host's addresses as last given to the kernel (attribution), joined, and when they were read */
   private localAddresses = '';
+  private localAddressesReadMs = -Infinity;
   private partialDrains = 0;
   private closed = false;
   private readonly pinned: PinnedStateReport | undefined;
@@ -269,7 +273,8 @@ export class KernelFlowSource implements FlowSource {
     }
     this.lastDrainFlows = raw.flowCount;
     if (raw.partialError) this.partialDrains++;
-    this.refreshLocalAddresses();
+    // Not on every poll: addresses change rarely, and reading them allocates.
+    if (Date.now() - this.localAddressesReadMs >= LOCAL_ADDRESSES_EVERY_MS) this.refreshLocalAddresses();
     this.forgetRetired();
     const failures = {} as Record<FailureName, number>;
     FAILURE_NAMES.forEach((name, i) => (failures[name] = raw.failures[i] ?? 0));
@@ -290,6 +295,7 @@ export class KernelFlowSource implements FlowSource {
    * addressed to one of them (not forwarded through the host).
    */
   private refreshLocalAddresses(): void {
+    this.localAddressesReadMs = Date.now();
     const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
     const joined = addresses.join(',');
     if (joined === this.localAddresses) return;

@@ -15,7 +15,7 @@
  * written digit by digit. The relay decodes entries back into the packed
  * columns the service's record store uses.
  */
-import type { RecordBatch } from '../flow/record-batch.js';
+import type { RecordBatch, RecordFields } from '../flow/record-batch.js';
 import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES, isIcmp } from '../flow/protocols.js';
 import { metaDirection, metaFamily, metaIcmpCode, metaIcmpType, metaProto, packMeta, packPorts, portsDport, portsSport } from '../flow/tuple.js';
 import { formatIPv4, formatIPv6, parseIp } from '../lib/ip.js';
@@ -248,22 +248,8 @@ export class EntryEncoder {
   }
 }
 
-/** A stream entry decoded into the packed form of the service's columns. */
-export interface DecodedEntry {
-  node: string;
-  iface: string;
-  ifindex: number;
-  meta: number;
-  ports: number;
-  src: string;
-  dst: string;
-  packets: number;
-  bytes: number;
-  tcpFlags: number;
-  startMs: number;
-  endMs: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
+/** A stream entry decoded into the packed form of the service's columns (a record's fields, as buildRecord takes them). */
+export interface DecodedEntry extends RecordFields {
   /** the writing process's id (stream-sink.ts), when the entry has one */
   writer?: string;
 }

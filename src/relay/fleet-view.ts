@@ -192,18 +192,7 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   }
 
   flows(filter: FlowFilter, limit: number): FlowPage {
-    const pages = this.selected(filter).map((n) => n.store.query(filter, limit));
-    if (pages.length === 1) return pages[0];
-    let total = 0;
-    const all: FlowRecord[] = [];
-    for (const p of pages) {
-      total += p.total;
-      for (const r of p.flows) all.push(r);
-    }
-    // ISO times of one format compare as strings; newest first, then by node for a stable order.
-    all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-    const flows = all.slice(0, limit);
-    return { flows, total, truncated: total > flows.length };
+    return mergeFlowPages(this.selected(filter).map((n) => n.store.query(filter, limit)), limit);
   }
 
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
@@ -248,4 +237,19 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     for (const node of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) out.push(...node.interfaces);
     return out;
   }
+}
+
+/** Pages of disjoint sets of nodes as one page: newest first, at most limit. */
+export function mergeFlowPages(pages: FlowPage[], limit: number): FlowPage {
+  if (pages.length === 1) return pages[0];
+  let total = 0;
+  const all: FlowRecord[] = [];
+  for (const p of pages) {
+    total += p.total;
+    for (const r of p.flows) all.push(r);
+  }
+  // ISO times of one format compare as strings; newest first, then by node for a stable order.
+  all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const flows = all.slice(0, limit);
+  return { flows, total, truncated: total > flows.length };
 }

@@ -23,7 +23,9 @@ import type { FlowPage } from '../engine/record-store.js';
 import type { TopAnswer, TopEntry, TopQuery } from '../engine/top/top-windows.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { SinkLog } from '../redis/stream-sink.js';
-import { FleetView, type FleetViewOptions, type NodeInterfaceReport } from './fleet-view.js';
+import { FleetView, mergeFlowPages, type FleetViewOptions, type NodeInterfaceReport } from './fleet-view.js';
+
+export { mergeFlowPages };
 import { partitionOf, type Membership } from './membership.js';
 import { StreamConsumer, type ConsumerOptions } from './stream-consumer.js';
 
@@ -191,20 +193,6 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
       .flatMap((v) => v.interfaces())
       .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.ifindex - b.ifindex));
   }
-}
-
-/** Pages of disjoint sets of nodes as one page: newest first, at most limit. */
-export function mergeFlowPages(pages: FlowPage[], limit: number): FlowPage {
-  if (pages.length === 1) return pages[0];
-  let total = 0;
-  const all: FlowRecord[] = [];
-  for (const p of pages) {
-    total += p.total;
-    for (const r of p.flows) all.push(r);
-  }
-  all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-  const flows = all.slice(0, limit);
-  return { flows, total, truncated: total > flows.length };
 }
 
 /**
