@@ -3,6 +3,7 @@
  * drain, so the sum of everything drained since `before` covers exactly the
  * counters' delta since `before`. Returns every drain, for per-drain checks.
  */
+import { readFileSync } from 'node:fs';
 import type { DrainResult, FlowBatch, FlowSource } from '../../src/datapath/types.js';
 import { kernelCounters, type KernelInterfaceCounters } from '../../src/datapath/interfaces.js';
 
@@ -67,14 +68,24 @@ export function snapshot(d: DrainResult): DrainResult {
   return { ...d, flows };
 }
 
+/**
+ * Quiet means: the counters did not move across a drain, and that drain found
+ * nothing new at the interface's hooks. The second condition closes a race:
+ * a hook counts a frame a moment before the driver bumps tx_packets, so a
+ * frame (a stray MLD report, say) caught in that moment would be drained yet
+ * missing from `after` if unchanged counters alone meant quiet.
+ */
 export async function drainUntilQuiet(source: FlowSource, iface: string, settleMs = 200): Promise<{ drains: DrainResult[]; after: KernelInterfaceCounters }> {
   const drains: DrainResult[] = [];
+  const ifindex = Number(readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8'));
   for (let attempt = 0; attempt < 50; attempt++) {
     await new Promise((r) => setTimeout(r, settleMs));
     const before = kernelCounters(iface);
-    drains.push(snapshot(await source.drain()));
+    const drain = snapshot(await source.drain());
+    drains.push(drain);
     const after = kernelCounters(iface);
-    if (same(before, after)) return { drains, after };
+    const hooksSawNothing = !drain.interfaces.some((i) => i.ifindex === ifindex && i.packets > 0);
+    if (same(before, after) && hooksSawNothing) return { drains, after };
   }
   throw new Error(`${iface} never went quiet`);
 }
