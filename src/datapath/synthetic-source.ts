@@ -39,6 +39,8 @@ export interface SyntheticFlow {
   /** default: the drain time */
   firstSeenMs?: number;
   lastSeenMs?: number;
+  /** cgroup id of the flow's local socket, as the kernel would report it (default 0: none) */
+  cgroupId?: number;
 }
 
 /** Frames counted for an interface but not as a flow. */
@@ -66,6 +68,7 @@ export class ColumnarFlowBatch implements FlowBatch {
   bytesCol = new Float64Array(16);
   firstCol = new Float64Array(16);
   lastCol = new Float64Array(16);
+  cgroupCol = new Float64Array(16);
   private srcCol: string[] = [];
   private dstCol: string[] = [];
   private keys = Buffer.alloc(16 * KEY_BYTES);
@@ -85,6 +88,7 @@ export class ColumnarFlowBatch implements FlowBatch {
     this.bytesCol = growFloat64(this.bytesCol, n);
     this.firstCol = growFloat64(this.firstCol, n);
     this.lastCol = growFloat64(this.lastCol, n);
+    this.cgroupCol = growFloat64(this.cgroupCol, n);
     const keys = Buffer.alloc(this.ifindexCol.length * KEY_BYTES);
     this.keys.copy(keys);
     this.keys = keys;
@@ -112,6 +116,7 @@ export class ColumnarFlowBatch implements FlowBatch {
     this.bytesCol[i] = f.bytes;
     this.firstCol[i] = f.firstSeenMs ?? nowMs;
     this.lastCol[i] = f.lastSeenMs ?? f.firstSeenMs ?? nowMs;
+    this.cgroupCol[i] = f.cgroupId ?? 0;
     // Canonical text, formatted from the bytes as the kernel batch does.
     this.srcCol[i] = src.family === 6 ? formatIPv6(src.bytes, 0) : formatIPv4(src.bytes, 0);
     this.dstCol[i] = dst.family === 6 ? formatIPv6(dst.bytes, 0) : formatIPv4(dst.bytes, 0);
@@ -168,6 +173,10 @@ export class ColumnarFlowBatch implements FlowBatch {
   firstSeenMs(i: number): number {
     return this.firstCol[i];
   }
+  cgroupId(i: number): number {
+    return this.cgroupCol[i];
+  }
+
   lastSeenMs(i: number): number {
     return this.lastCol[i];
   }
@@ -359,6 +368,7 @@ export class SyntheticFlowSource implements FlowSource {
       batch.firstCol[earlier] = Math.min(batch.firstCol[earlier], f.firstSeenMs ?? now);
       batch.lastCol[earlier] = Math.max(batch.lastCol[earlier], f.lastSeenMs ?? f.firstSeenMs ?? now);
       batch.flagsCol[earlier] |= f.tcpFlags ?? 0;
+      if (f.cgroupId) batch.cgroupCol[earlier] = f.cgroupId;
     }
     this.queuedFlows = [];
     return batch;

@@ -252,7 +252,7 @@ export class FlowTable implements FlowTupleReaderWithIds {
     const hashes = this.blockHashes;
     const heads = this.blockHeads;
     const maxProbe = this.maxProbe;
-    // The kernel source attributes flows to cgroups; the synthetic one does not.
+    // A source without attribution gives no cgroup ids.
     const cgroupOf = flows.cgroupId ? (i: number) => flows.cgroupId!(i) : undefined;
     for (let start = from; start < to; start += BLOCK) {
       const end = Math.min(to, start + BLOCK);

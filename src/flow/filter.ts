@@ -153,6 +153,9 @@ export interface FilterableFlow {
   src: string;
   dst: string;
   node?: string;
+  /** cgroup v2 path of the local socket; null: none (forwarded traffic), undefined: not known here */
+  cgroup?: string | null;
+  workload?: string | null;
 }
 
 /** Matches one flow given in text form (top-talker keys; slow path, no memo). */
@@ -164,6 +167,8 @@ export function matchesFlow(f: FlowFilter, flow: FilterableFlow): boolean {
   if (f.port !== undefined && flow.sport !== f.port && flow.dport !== f.port) return false;
   if (f.iface !== undefined && flow.iface !== f.iface) return false;
   if (f.node !== undefined && flow.node !== f.node) return false;
+  if (f.cgroup !== undefined && (typeof flow.cgroup !== 'string' || !cgroupUnder(flow.cgroup, f.cgroup))) return false;
+  if (f.workload !== undefined && flow.workload !== f.workload) return false;
   if (f.src && !prefixContains(f.src, flow.src)) return false;
   if (f.dst && !prefixContains(f.dst, flow.dst)) return false;
   if (f.ip && !prefixContains(f.ip, flow.src) && !prefixContains(f.ip, flow.dst)) return false;

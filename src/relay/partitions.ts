@@ -199,35 +199,67 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
  * Top-talkers answers of disjoint sets of nodes as one: entries with the same
  * key summed, totals summed, shares of the merged totals, largest first, k
  * kept. Exact when every answer was exact and none was cut at `askedK` (a key
- * missing from a cut list may have been counted short).
+ * missing from a cut list may have been counted short). Bounds add up: a
+ * key's upper bound is, per answer, its listed bound there or that answer's
+ * bound for what it did not list; a key listed nowhere is at most the sum of
+ * the answers' unlisted bounds.
  */
 export function mergeTopAnswers(answers: TopAnswer[], q: TopQuery, askedK: number): TopAnswer {
-  const byKey = new Map<string, TopEntry>();
+  interface Merged { key: TopEntry['key']; bytes: number; packets: number; bytesMax: number; packetsMax: number; listedBy: Set<number> }
+  const byKey = new Map<string, Merged>();
   let totalBytes = 0;
   let totalPackets = 0;
+  let unlistedBytes = 0;
+  let unlistedPackets = 0;
   let exact = true;
   let from: string | null = null;
   let to: string | null = null;
-  for (const a of answers) {
+  answers.forEach((a, index) => {
     totalBytes += a.totalBytes;
     totalPackets += a.totalPackets;
+    // An answer from a relay of an older version carries no bounds: then only its exact answers bound anything.
+    unlistedBytes += a.unlistedBytesMax ?? (a.exact ? 0 : Infinity);
+    unlistedPackets += a.unlistedPacketsMax ?? (a.exact ? 0 : Infinity);
     if (!a.exact || a.entries.length >= askedK) exact = false;
     if (a.from !== null && (from === null || a.from < from)) from = a.from;
     if (a.to !== null && (to === null || a.to > to)) to = a.to;
     for (const e of a.entries) {
       const id = JSON.stringify(e.key, Object.keys(e.key).sort());
-      const m = byKey.get(id);
-      if (m) {
-        m.bytes += e.bytes;
-        m.packets += e.packets;
-      } else byKey.set(id, { key: e.key, bytes: e.bytes, packets: e.packets, share: 0 });
+      let m = byKey.get(id);
+      if (!m) byKey.set(id, (m = { key: e.key, bytes: 0, packets: 0, bytesMax: 0, packetsMax: 0, listedBy: new Set() }));
+      m.bytes += e.bytes;
+      m.packets += e.packets;
+      m.bytesMax += e.bytesMax ?? e.bytes;
+      m.packetsMax += e.packetsMax ?? e.packets;
+      m.listedBy.add(index);
     }
+  });
+  // What each answer did not list may still belong to a key it did not list.
+  for (const m of byKey.values()) {
+    answers.forEach((a, index) => {
+      if (m.listedBy.has(index)) return;
+      m.bytesMax += a.unlistedBytesMax ?? (a.exact ? 0 : Infinity);
+      m.packetsMax += a.unlistedPacketsMax ?? (a.exact ? 0 : Infinity);
+    });
   }
   const metric = q.metric;
   const total = metric === 'bytes' ? totalBytes : totalPackets;
-  const entries = [...byKey.values()]
-    .sort((a, b) => b[metric] - a[metric] || (metric === 'bytes' ? b.packets - a.packets : b.bytes - a.bytes))
-    .slice(0, q.k);
-  for (const e of entries) e.share = total > 0 ? e[metric] / total : 0;
-  return { entries, from, to, totalBytes, totalPackets, exact };
+  const sorted = [...byKey.values()].sort((a, b) => b[metric] - a[metric] || (metric === 'bytes' ? b.packets - a.packets : b.bytes - a.bytes));
+  let unlistedBytesMax = unlistedBytes;
+  let unlistedPacketsMax = unlistedPackets;
+  for (const m of sorted.slice(q.k)) {
+    unlistedBytesMax = Math.max(unlistedBytesMax, m.bytesMax);
+    unlistedPacketsMax = Math.max(unlistedPacketsMax, m.packetsMax);
+  }
+  const entries: TopEntry[] = sorted.slice(0, q.k).map((m) => ({
+    key: m.key, bytes: m.bytes, packets: m.packets, share: total > 0 ? m[metric] / total : 0,
+    bytesMax: finiteOr(m.bytesMax), packetsMax: finiteOr(m.packetsMax),
+  }));
+  return {
+    entries, from, to, totalBytes, totalPackets, exact,
+    unlistedBytesMax: finiteOr(unlistedBytesMax), unlistedPacketsMax: finiteOr(unlistedPacketsMax),
+  };
 }
+
+/** JSON has no Infinity: an unknown bound is reported as the largest number. */
+const finiteOr = (v: number) => (Number.isFinite(v) ? v : Number.MAX_VALUE);

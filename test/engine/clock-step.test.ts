@@ -47,7 +47,7 @@ describe('top talkers across wall-clock steps', () => {
       // A 1-minute window is the last minute of elapsed time: all 10 s of traffic, before and after the step.
       const minute = await top(t, c.wall, 60_000);
       expect(minute.totalBytes).toBe(5 * 100 + 5 * 200);
-      expect(minute.entries).toEqual([{ key: { src: '10.0.0.1' }, bytes: 1500, packets: 10, share: 1 }]);
+      expect(minute.entries).toEqual([{ key: { src: '10.0.0.1' }, bytes: 1500, packets: 10, share: 1, bytesMax: 1500, packetsMax: 10 }]);
       // Labelled in the wall time as it reads now: the window ends at the last closed bucket, ~1 s ago.
       const to = Date.parse(minute.to!);
       expect(to).toBeLessThanOrEqual(c.wall);
@@ -105,7 +105,7 @@ describe('top talkers across wall-clock steps', () => {
   it('a batch that claims a far-future end goes to the open bucket instead of freezing the windows', async () => {
     let wall = T0;
     const tw = new TopWindows({ bucketMs: 1000, horizonMs: HOUR, capacity: 10 }, fakeTuples(), () => 'eth0', () => wall);
-    const batch = (endMs: number, bytes: number) => ({ count: 1, endMs, flowId: Uint32Array.of(0), packets: Float64Array.of(1), bytes: Float64Array.of(bytes) });
+    const batch = (endMs: number, bytes: number) => ({ count: 1, endMs, flowId: Uint32Array.of(0), packets: Float64Array.of(1), bytes: Float64Array.of(bytes), cgroup: Float64Array.of(0) });
     await tw.add(batch(Date.UTC(2999, 0, 1), 1000) as never);
     wall += 1000;
     await tw.add(batch(wall, 10) as never);

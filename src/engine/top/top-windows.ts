@@ -4,22 +4,31 @@
  * Records are added to an "open" bucket (bucketMs wide, aligned to the epoch)
  * as cheap per-flow sums indexed by flow id. When time moves past the bucket,
  * it is closed: its flows are grouped along every dimension (src, dst, pair,
- * flow, sport, dport, proto, iface) and, per dimension, the `capacity`
- * largest groups by bytes and the `capacity` largest by packets are kept with
- * their exact sums; the rest of the bucket is only in its exact totals. Closed
- * buckets are kept for `horizonMs`.
+ * flow, sport, dport, proto, iface, node, cgroup, workload) and, per
+ * dimension, the `capacity` largest groups by bytes and the `capacity` largest
+ * by packets are kept with their exact sums; of the rest, the bucket keeps
+ * only how large the largest dropped group was and what they summed to.
+ * Closed buckets are kept for `horizonMs`.
  *
- * A query merges the summaries of the closed buckets in its window: its cost
- * depends on the number of buckets and `capacity`, not on the number of flows
- * or records, and answers are cached until the next bucket closes. Answers
- * are exact whenever no bucket of the window had more groups in the asked
- * dimension than it could keep (`exact` in the answer says so); otherwise an
- * entry's sums are lower bounds and a group that was never among a bucket's
- * largest is missing.
+ * A window covers (last poll - window, last poll]: the closed buckets it
+ * overlaps and the open bucket up to the last poll. The open bucket is
+ * summarized like a closed one, for the asked dimension only, once per poll
+ * (answers are cached until the next add or poll), so an answer moves with
+ * every poll instead of every bucket.
+ *
+ * Bounds. A query merges the summaries of the buckets in its window. When
+ * every bucket kept all its groups, the answer is exact. Otherwise an
+ * entry's value is a lower bound and its upper bound (`bytesMax`,
+ * `packetsMax`) adds, for every bucket that dropped groups and did not keep
+ * this one, the largest group that bucket dropped; a group not listed at all
+ * is at most `unlistedBytesMax` / `unlistedPacketsMax`. So an entry whose
+ * value is at least every bound below it is certainly ranked above them.
  *
  * Queries with key conditions (address, port, protocol, interface,
- * direction) are answered from the `flow` dimension: each kept flow is tested
- * against the filter and regrouped along the asked dimension.
+ * direction, cgroup, workload) are answered from the `flow` dimension: each
+ * kept flow is tested against the filter and regrouped along the asked
+ * dimension; then a dropped flow of a bucket may belong to any group, so a
+ * bucket's slack is all it dropped.
  *
  * Time: buckets open and close on a monotonic clock, so that a step of the
  * wall clock (NTP correction, `date -s`) neither moves the open bucket into
@@ -33,7 +42,7 @@
  * history fills the buckets of the past, and an entry claiming a far-future
  * time lands in the open bucket instead of freezing the windows.
  */
-import type { RecordBatch, IfaceNamer } from '../../flow/record-batch.js';
+import type { RecordBatch, IfaceNamer, CgroupLabeler } from '../../flow/record-batch.js';
 import { singleNode, type FlowNodeReader, type FlowTupleReaderWithIds } from '../../flow/tuple-reader.js';
 import { type FlowFilter, type FilterableFlow, hasKeyConditions, matchesFlow } from '../../flow/filter.js';
 import { formatPrefix } from '../../lib/ip.js';
@@ -55,14 +64,15 @@ export interface TopConfig {
 
 export const DEFAULT_TOP: Readonly<TopConfig> = Object.freeze({ bucketMs: 10_000, horizonMs: 3_600_000, capacity: 1000 });
 
-export type GroupKeyFields = Record<string, string | number>;
+/** A group's key fields; null stands for "none" (a flow without a local socket has no cgroup). */
+export type GroupKeyFields = Record<string, string | number | null>;
 
 /** A group's identity: `id` merges it across buckets, `key` is what the answer shows. */
 interface GroupKey {
   readonly id: string;
   readonly key: GroupKeyFields;
   /** set on flow keys: what the filters test */
-  readonly flow?: FilterableFlow & { family: 4 | 6; icmpType: number; icmpCode: number; node: string; keyNode: boolean };
+  readonly flow?: FlowFields;
   refs: number;
 }
 
@@ -72,6 +82,20 @@ interface DimSummary {
   bytes: Float64Array;
   /** distinct groups the bucket had in this dimension */
   groups: number;
+  /** the largest packets and bytes of a group the bucket did not keep (0 when it kept all) */
+  droppedMaxPackets: number;
+  droppedMaxBytes: number;
+  /** what the groups it did not keep summed to */
+  droppedPackets: number;
+  droppedBytes: number;
+}
+
+/** A bucket as queries see it: a closed one, or the open one summarized for one query. */
+interface BucketView {
+  epoch: number;
+  packets: number;
+  bytes: number;
+  dim(d: TopDimension): DimSummary;
 }
 
 interface ClosedBucket {
@@ -94,22 +118,43 @@ export interface TopEntry {
   bytes: number;
   packets: number;
   share: number;
+  /** upper bounds of the group's true sums (equal to bytes/packets when exact) */
+  bytesMax: number;
+  packetsMax: number;
 }
 
 export interface TopAnswer {
   entries: TopEntry[];
-  /** ISO time bounds of the buckets merged; null when none */
+  /** ISO time bounds of what was merged: the first bucket's start, the last poll (or the last bucket's end); null when none */
   from: string | null;
   to: string | null;
-  /** window totals (of the filtered flows when a filter is given) */
+  /** window totals (of the filtered flows when a filter is given; then lower bounds unless exact) */
   totalBytes: number;
   totalPackets: number;
-  /** false when a bucket kept only its largest groups (entries are then lower bounds) */
+  /** false when a bucket kept only its largest groups (entries are then lower bounds, see bytesMax/packetsMax) */
+  exact: boolean;
+  /** the most a group that is not listed can have, in bytes and in packets */
+  unlistedBytesMax: number;
+  unlistedPacketsMax: number;
+}
+
+/** Top talkers of a window, bucket by bucket (for a chart of the window over time). */
+export interface TopSeries {
+  bucketMs: number;
+  /** epoch ms of each bucket's start, oldest first; the last may be the open bucket (partial) */
+  times: number[];
+  entries: { key: GroupKeyFields; values: number[] }[];
+  /** per bucket: the bucket's total of the metric minus the listed entries */
+  other: number[];
   exact: boolean;
 }
 
 /** Fields of a flow as a top-talker key, built from a flow id. */
-type FlowFields = NonNullable<GroupKey['flow']>;
+type FlowFields = FilterableFlow & {
+  family: 4 | 6; icmpType: number; icmpCode: number; node: string; keyNode: boolean;
+  /** cgroup id (0: no local socket) and what it names, null when unknown */
+  cgroupId: number; cgroup: string | null; workload: string | null;
+};
 
 /** flows (or groups) between two looks at the clock while a bucket closes; the close yields every few ms */
 const CLOSE_CHUNK = 1024;
@@ -121,6 +166,11 @@ const STEP_MS = 500;
 export const monotonicNow = (): number => performance.timeOrigin + performance.now();
 /** kept groups a query merges between two looks at the clock (topSliced); a power of two */
 const QUERY_CHUNK = 512;
+/** a query that a bucket close overtook this often is answered from what it has */
+const MAX_QUERY_RESTARTS = 3;
+
+/** The group number of "no cgroup" / "no workload". */
+const NO_GROUP = 0;
 
 export class TopWindows {
   private readonly keyTable = new Map<string, GroupKey>();
@@ -129,16 +179,35 @@ export class TopWindows {
   private openPackets = new Float64Array(0);
   private openBytes = new Float64Array(0);
   private openMark = new Uint8Array(0);
+  /** cgroup id of each flow of the open bucket, as its records gave it (0: none) */
+  private openCgroup = new Float64Array(0);
   private touched = new Uint32Array(1024);
   private touchedCount = 0;
   private openTotalPackets = 0;
   private openTotalBytes = 0;
+  /** changes whenever the open bucket does: open summaries are cached per version */
+  private openVersion = 0;
+  /** set from the moment a closing bucket is in `closed` until the open arrays are reset */
+  private openRetired = false;
+  private openSummaries = new Map<TopDimension, DimSummary>();
+  private openSummariesVersion = -1;
+  /** the last poll (advance) on the timeline */
+  private lastPoll = -Infinity;
   private closing: Promise<void> | undefined;
   /** scratch of summarizeOpen(), reused by every close */
   private groupers: Grouper[] | undefined;
+  /** scratch of open summaries at query time (a close may be running with its own) */
+  private queryGroupers = new Map<TopDimension, Grouper>();
   private flowPackets = new Float64Array(0);
   private flowBytes = new Float64Array(0);
+  private keptMark = new Uint8Array(0);
   private readonly cache = new Map<string, TopAnswer>();
+  private readonly answerIds = new WeakMap<TopAnswer, string[]>();
+  /** names cgroup ids (the last labeler a batch brought) */
+  private labels: CgroupLabeler | undefined;
+  /** workload labels as group numbers (0: none); grows with distinct workloads, which cgroups bound */
+  private readonly workloadIds = new Map<string, number>();
+  private readonly workloadNames: string[] = [''];
   /** closes so far; answers are cached per generation */
   generation = 0;
   /** timeline = mono() + origin: reads as the wall clock at construction */
@@ -199,26 +268,30 @@ export class TopWindows {
 
   /**
    * Closes the open bucket if `nowMs` (a wall time, e.g. the drain's) is past
-   * it on the timeline. Call once per poll.
+   * it on the timeline. Call once per poll: the windows then reach up to it.
    */
   async advance(nowMs: number): Promise<void> {
     if (this.closing) await this.closing;
-    const epoch = Math.floor(this.toTimeline(nowMs) / this.config.bucketMs);
+    const t = this.toTimeline(nowMs);
+    const epoch = Math.floor(t / this.config.bucketMs);
     if (this.openEpoch >= 0 && epoch > this.openEpoch) await this.closeOpen();
     if (this.openEpoch < epoch && this.touchedCount === 0) this.openEpoch = epoch;
+    if (t > this.lastPoll) this.lastPoll = t;
   }
 
   /** Adds exported records to the bucket of their interval end. */
   async add(batch: RecordBatch): Promise<void> {
     await this.advance(batch.endMs);
     if (this.openEpoch < 0) this.openEpoch = Math.floor(this.toTimeline(batch.endMs) / this.config.bucketMs);
-    const { flowId, packets, bytes } = batch;
+    if (batch.labels) this.labels = batch.labels;
+    const { flowId, packets, bytes, cgroup } = batch;
     let maxId = 0;
     for (let i = 0; i < batch.count; i++) if (flowId[i] > maxId) maxId = flowId[i];
     if (maxId >= this.openPackets.length) {
       this.openPackets = growFloat64(this.openPackets, maxId + 1);
       this.openBytes = growFloat64(this.openBytes, maxId + 1);
       this.openMark = growUint8(this.openMark, maxId + 1);
+      this.openCgroup = growFloat64(this.openCgroup, maxId + 1);
     }
     for (let i = 0; i < batch.count; i++) {
       const id = flowId[i];
@@ -229,9 +302,11 @@ export class TopWindows {
       }
       this.openPackets[id] += packets[i];
       this.openBytes[id] += bytes[i];
+      if (cgroup[i] !== 0) this.openCgroup[id] = cgroup[i];
       this.openTotalPackets += packets[i];
       this.openTotalBytes += bytes[i];
     }
+    if (batch.count > 0) this.openVersion++;
   }
 
   private closeOpen(): Promise<void> {
@@ -250,7 +325,7 @@ export class TopWindows {
     const slots = this.touched;
     // Scratch kept across closes: a million flows' worth of fresh arrays per
     // close would cost page faults and GC work in the middle of the slices.
-    const groupers = (this.groupers ??= TOP_DIMENSIONS.filter((d) => d !== 'flow').map((d) => new Grouper(d, this.tuples, this.nodes)));
+    const groupers = (this.groupers ??= TOP_DIMENSIONS.filter((d) => d !== 'flow').map((d) => this.newGrouper(d)));
     for (const g of groupers) g.reset(g.dim === 'pair' ? n : 0);
     for (let from = 0; from < n; from += CLOSE_CHUNK) {
       const to = Math.min(n, from + CLOSE_CHUNK);
@@ -258,23 +333,13 @@ export class TopWindows {
       await slicer.check();
     }
     const dims = {} as Record<TopDimension, DimSummary>;
-    for (const g of groupers) dims[g.dim] = await this.summarize(g.dim, g.count, g.packets, g.bytes, g.rep, slicer);
-    if (this.flowPackets.length < n) {
-      this.flowPackets = new Float64Array(n);
-      this.flowBytes = new Float64Array(n);
-    }
-    const flowPackets = this.flowPackets;
-    const flowBytes = this.flowBytes;
-    for (let from = 0; from < n; from += CLOSE_CHUNK) {
-      const to = Math.min(n, from + CLOSE_CHUNK);
-      for (let i = from; i < to; i++) {
-        flowPackets[i] = this.openPackets[slots[i]];
-        flowBytes[i] = this.openBytes[slots[i]];
-      }
-      await slicer.check();
-    }
-    dims.flow = await this.summarize('flow', n, flowPackets, flowBytes, slots, slicer);
+    for (const g of groupers) dims[g.dim] = await this.summarize(g.dim, g.count, g.packets, g.bytes, g.rep, slicer, true);
+    const { packets, bytes } = this.flowSums(n);
+    dims.flow = await this.summarize('flow', n, packets, bytes, slots, slicer, true);
     this.closed.push({ epoch: this.openEpoch, packets: this.openTotalPackets, bytes: this.openTotalBytes, dims });
+    // From here on the bucket is answered from `closed`; the open arrays are being reset.
+    this.openRetired = true;
+    this.openVersion++;
     this.expireOld();
     this.generation++;
     this.cache.clear();
@@ -286,6 +351,7 @@ export class TopWindows {
         this.openPackets[slot] = 0;
         this.openBytes[slot] = 0;
         this.openMark[slot] = 0;
+        this.openCgroup[slot] = 0;
       }
       await slicer.check();
     }
@@ -293,13 +359,43 @@ export class TopWindows {
     this.openTotalPackets = 0;
     this.openTotalBytes = 0;
     this.openEpoch = -1;
+    this.openRetired = false;
+    this.openVersion++;
     this.onBucketClosed();
   }
 
-  /** Keeps the `capacity` largest groups by bytes and by packets; `rep[i]` is a flow slot of group i. */
-  private async summarize(dim: TopDimension, count: number, packets: Float64Array, bytes: Float64Array, rep: Uint32Array, slicer: Slicer): Promise<DimSummary> {
+  /** The open bucket's per-flow sums as dense arrays, in `touched` order. */
+  private flowSums(n: number): { packets: Float64Array; bytes: Float64Array } {
+    if (this.flowPackets.length < n) {
+      this.flowPackets = new Float64Array(n);
+      this.flowBytes = new Float64Array(n);
+    }
+    const slots = this.touched;
+    for (let i = 0; i < n; i++) {
+      this.flowPackets[i] = this.openPackets[slots[i]];
+      this.flowBytes[i] = this.openBytes[slots[i]];
+    }
+    return { packets: this.flowPackets, bytes: this.flowBytes };
+  }
+
+  private newGrouper(dim: Exclude<TopDimension, 'flow'>): Grouper {
+    return new Grouper(dim, this.tuples, this.nodes, (slot) => this.openCgroup[slot], (cgroupId) => this.workloadNumber(cgroupId));
+  }
+
+  /**
+   * Keeps the `capacity` largest groups by bytes and by packets; `rep[i]` is
+   * a flow slot of group i. `retain`: the keys are held by a closed bucket
+   * (shared and counted in keyTable); otherwise they live for one query.
+   */
+  private async summarize(
+    dim: TopDimension, count: number, packets: Float64Array, bytes: Float64Array, rep: Uint32Array, slicer: Slicer | undefined, retain: boolean,
+  ): Promise<DimSummary> {
     const m = this.config.capacity;
     let kept: number[];
+    let droppedMaxPackets = 0;
+    let droppedMaxBytes = 0;
+    let droppedPackets = 0;
+    let droppedBytes = 0;
     if (count <= m) kept = Array.from({ length: count }, (_, i) => i);
     else {
       const byBytes = new TopKSelector(m, bytes);
@@ -308,30 +404,86 @@ export class TopWindows {
         const to = Math.min(count, from + CLOSE_CHUNK);
         byBytes.offer(from, to);
         byPackets.offer(from, to);
-        await slicer.check();
+        await slicer?.check();
       }
       kept = [...new Set([...byBytes.result(), ...byPackets.result()])];
+      if (this.keptMark.length < count) this.keptMark = new Uint8Array(count);
+      const mark = this.keptMark;
+      for (const g of kept) mark[g] = 1;
+      for (let g = 0; g < count; g++) {
+        if (mark[g] === 1) {
+          mark[g] = 0;
+          continue;
+        }
+        droppedPackets += packets[g];
+        droppedBytes += bytes[g];
+        if (packets[g] > droppedMaxPackets) droppedMaxPackets = packets[g];
+        if (bytes[g] > droppedMaxBytes) droppedMaxBytes = bytes[g];
+      }
     }
     const summary: DimSummary = {
       keys: new Array<GroupKey>(kept.length),
       packets: new Float64Array(kept.length),
       bytes: new Float64Array(kept.length),
       groups: count,
+      droppedMaxPackets, droppedMaxBytes, droppedPackets, droppedBytes,
     };
     for (let j = 0; j < kept.length; j++) {
       const g = kept[j];
-      summary.keys[j] = this.acquireKey(dim, this.flowFields(rep[g]));
+      const fields = this.flowFields(rep[g]);
+      summary.keys[j] = retain ? this.acquireKey(dim, fields) : transientKey(dim, fields);
       summary.packets[j] = packets[g];
       summary.bytes[j] = bytes[g];
-      if ((j & 127) === 127) await slicer.check();
+      if ((j & 127) === 127) await slicer?.check();
     }
     return summary;
+  }
+
+  /** The open bucket summarized along one dimension, as a close would; cached until the bucket changes. */
+  private async openSummary(dim: TopDimension): Promise<DimSummary> {
+    if (this.openSummariesVersion !== this.openVersion) {
+      this.openSummaries.clear();
+      this.openSummariesVersion = this.openVersion;
+    }
+    const cached = this.openSummaries.get(dim);
+    if (cached) return cached;
+    const version = this.openVersion;
+    const n = this.touchedCount;
+    let summary: DimSummary;
+    // Not sliced: it must read the open bucket as one state (add() may run between slices).
+    if (dim === 'flow') {
+      const { packets, bytes } = this.flowSums(n);
+      summary = await this.summarize('flow', n, packets, bytes, this.touched, undefined, false);
+    } else {
+      let g = this.queryGroupers.get(dim);
+      if (!g) this.queryGroupers.set(dim, (g = this.newGrouper(dim)));
+      g.reset(0);
+      g.addRange(this.touched, 0, n, this.openPackets, this.openBytes);
+      summary = await this.summarize(dim, g.count, g.packets, g.bytes, g.rep, undefined, false);
+    }
+    if (version === this.openVersion) this.openSummaries.set(dim, summary);
+    return summary;
+  }
+
+  private workloadNumber(cgroupId: number): number {
+    if (cgroupId === 0) return NO_GROUP;
+    const workload = this.labels?.(cgroupId)?.workload;
+    if (workload === undefined) return NO_GROUP;
+    let n = this.workloadIds.get(workload);
+    if (n === undefined) {
+      n = this.workloadNames.length;
+      this.workloadIds.set(workload, n);
+      this.workloadNames.push(workload);
+    }
+    return n;
   }
 
   private flowFields(slot: number): FlowFields {
     const t = this.tuples;
     const meta = t.meta(slot);
     const ports = t.ports(slot);
+    const cgroupId = this.openCgroup[slot] ?? 0;
+    const label = cgroupId !== 0 ? this.labels?.(cgroupId) : undefined;
     return {
       iface: this.ifaceName(t.ifindex(slot)),
       direction: metaDirectionCode(meta),
@@ -345,6 +497,9 @@ export class TopWindows {
       dst: t.dstText(slot),
       node: this.nodes.nodeName(slot),
       keyNode: this.nodes.many,
+      cgroupId,
+      cgroup: label?.path ?? null,
+      workload: label?.workload ?? null,
     };
   }
 
@@ -369,13 +524,9 @@ export class TopWindows {
     }
   }
 
-  /** The top talkers for a query over the closed buckets of its window. */
-  top(q: TopQuery): TopAnswer {
-    const steps = this.query(q);
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-    }
+  /** The top talkers for a query over the buckets of its window. */
+  async top(q: TopQuery): Promise<TopAnswer> {
+    return this.run(q, () => undefined);
   }
 
   /**
@@ -384,89 +535,174 @@ export class TopWindows {
    * window) does not hold HTTP requests and polls behind it.
    */
   async topSliced(q: TopQuery, slicer: Slicer = new Slicer()): Promise<TopAnswer> {
-    const steps = this.query(q);
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-      await slicer.check();
+    return this.run(q, () => slicer.check());
+  }
+
+  /**
+   * The window's top k groups bucket by bucket: the entries of top(q), and
+   * per bucket what each had and what the rest had. Values are lower bounds
+   * where the answer is not exact.
+   */
+  async series(q: TopQuery, slicer: Slicer = new Slicer()): Promise<TopSeries> {
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.generation;
+      const answer = await this.topSliced(q, slicer);
+      const span = this.span(q);
+      const buckets = await this.bucketsOf(span, q);
+      const listed = new Map<string, number>();
+      (this.answerIds.get(answer) ?? []).forEach((id, i) => listed.set(id, i));
+      const values = answer.entries.map(() => new Array<number>(buckets.length).fill(0));
+      const other: number[] = [];
+      for (let b = 0; b < buckets.length; b++) {
+        let listedSum = 0;
+        const total = this.visitBucket(q, buckets[b], (id, _key, packets, bytes) => {
+          const i = listed.get(id);
+          if (i === undefined) return;
+          const v = q.metric === 'bytes' ? bytes : packets;
+          values[i][b] += v;
+          listedSum += v;
+        });
+        other.push((q.metric === 'bytes' ? total.bytes : total.packets) - listedSum);
+        await slicer.check();
+      }
+      if (generation !== this.generation && attempt < MAX_QUERY_RESTARTS) continue;
+      return {
+        bucketMs: this.config.bucketMs,
+        times: buckets.map((b) => b.epoch * this.config.bucketMs + span.offset),
+        entries: answer.entries.map((e, i) => ({ key: e.key, values: values[i] })),
+        other,
+        exact: answer.exact,
+      };
     }
   }
 
-  /** top() as steps: yields every QUERY_CHUNK groups merged. */
-  private *query(q: TopQuery): Generator<void, TopAnswer, void> {
-    const generation = this.generation;
+  /** The buckets a query's window covers, and where it ends. */
+  private span(q: TopQuery): { firstEpoch: number; lastEpoch: number; withOpen: boolean; to: number; offset: number } {
     const g = this.config.bucketMs;
     // Buckets by the timeline; since/until (wall times) moved onto it, labels moved back.
     const offset = this.wallOffset();
-    let lastEpoch = Math.floor(this.timelineNow() / g) - 1;
-    if (q.filter.untilMs !== undefined) lastEpoch = Math.min(lastEpoch, Math.floor((q.filter.untilMs - offset) / g));
-    let firstEpoch = lastEpoch - Math.max(1, Math.ceil(q.windowMs / g)) + 1;
-    if (q.filter.sinceMs !== undefined) firstEpoch = Math.max(firstEpoch, Math.floor((q.filter.sinceMs - offset) / g));
-    const cacheKey = `${q.by}|${q.metric}|${q.k}|${firstEpoch}|${lastEpoch}|${offset}|${filterCacheKey(q.filter)}`;
-    const cached = this.cache.get(cacheKey);
-    if (cached) return cached;
-    const buckets = this.closed.filter((b) => b.epoch >= firstEpoch && b.epoch <= lastEpoch);
-    const answer = hasKeyConditions(q.filter) ? yield* this.filteredTop(q, buckets) : yield* this.plainTop(q, buckets);
-    if (buckets.length > 0) {
-      answer.from = new Date(buckets[0].epoch * g + offset).toISOString();
-      answer.to = new Date((buckets[buckets.length - 1].epoch + 1) * g + offset).toISOString();
-    }
-    // A bucket that closed while a sliced query ran may belong in its window: cache only a current answer.
-    if (generation !== this.generation) return answer;
-    if (this.cache.size >= 256) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(cacheKey, answer);
-    return answer;
-  }
-
-  private *plainTop(q: TopQuery, buckets: ClosedBucket[]): Generator<void, TopAnswer, void> {
-    const merged = new Merge();
-    let totalPackets = 0;
-    let totalBytes = 0;
-    let exact = true;
-    for (const b of buckets) {
-      totalPackets += b.packets;
-      totalBytes += b.bytes;
-      const s = b.dims[q.by];
-      if (s.groups > s.keys.length) exact = false;
-      for (let j = 0; j < s.keys.length; j++) merged.add(s.keys[j].id, s.keys[j].key, s.packets[j], s.bytes[j]);
-      yield;
-    }
-    return merged.answer(q, totalPackets, totalBytes, exact);
-  }
-
-  private *filteredTop(q: TopQuery, buckets: ClosedBucket[]): Generator<void, TopAnswer, void> {
-    const merged = new Merge();
-    const verdict = new Map<GroupKey, boolean>();
-    let totalPackets = 0;
-    let totalBytes = 0;
-    let exact = true;
-    for (const b of buckets) {
-      const s = b.dims.flow;
-      if (s.groups > s.keys.length) exact = false;
-      for (let j = 0; j < s.keys.length; j++) {
-        if ((j & (QUERY_CHUNK - 1)) === QUERY_CHUNK - 1) yield;
-        const gk = s.keys[j];
-        let ok = verdict.get(gk);
-        if (ok === undefined) verdict.set(gk, (ok = matchesFlow(q.filter, gk.flow!)));
-        if (!ok) continue;
-        totalPackets += s.packets[j];
-        totalBytes += s.bytes[j];
-        const { id, key } = q.by === 'flow' ? gk : groupKeyOf(q.by, gk.flow!);
-        merged.add(id, key, s.packets[j], s.bytes[j]);
+    let to = Number.isFinite(this.lastPoll) ? this.lastPoll : this.timelineNow();
+    let lastEpoch = Math.floor(to / g);
+    if (q.filter.untilMs !== undefined) {
+      const until = q.filter.untilMs - offset;
+      if (until < to) {
+        to = until;
+        lastEpoch = Math.floor(until / g);
       }
     }
-    return merged.answer(q, totalPackets, totalBytes, exact);
+    let firstEpoch = Math.floor((to - q.windowMs) / g);
+    if (q.windowMs <= 0) firstEpoch = lastEpoch;
+    if (q.filter.sinceMs !== undefined) firstEpoch = Math.max(firstEpoch, Math.floor((q.filter.sinceMs - offset) / g));
+    const withOpen = this.openEpoch >= 0 && !this.openRetired && this.openEpoch >= firstEpoch && this.openEpoch <= lastEpoch;
+    return { firstEpoch, lastEpoch, withOpen, to, offset };
+  }
+
+  /** The closed buckets of a span, then the open one (summarized on demand). */
+  private async bucketsOf(span: ReturnType<TopWindows['span']>, q: TopQuery): Promise<BucketView[]> {
+    const views: BucketView[] = this.closed
+      .filter((b) => b.epoch >= span.firstEpoch && b.epoch <= span.lastEpoch)
+      .map((b) => ({ epoch: b.epoch, packets: b.packets, bytes: b.bytes, dim: (d) => b.dims[d] }));
+    if (span.withOpen) {
+      const dim = hasKeyConditions(q.filter) ? 'flow' : q.by;
+      const summary = await this.openSummary(dim);
+      views.push({ epoch: this.openEpoch, packets: this.openTotalPackets, bytes: this.openTotalBytes, dim: () => summary });
+    }
+    return views;
+  }
+
+  private async run(q: TopQuery, pause: () => Promise<void> | undefined): Promise<TopAnswer> {
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.generation;
+      const span = this.span(q);
+      const cacheKey = `${q.by}|${q.metric}|${q.k}|${span.firstEpoch}|${span.lastEpoch}|${span.withOpen ? `${this.openVersion}|${span.to}` : ''}|${span.offset}|${filterCacheKey(q.filter)}`;
+      const cached = this.cache.get(cacheKey);
+      if (cached) return cached;
+      const buckets = await this.bucketsOf(span, q);
+      const merged = new Merge();
+      const filtered = hasKeyConditions(q.filter);
+      let visited = 0;
+      for (const b of buckets) {
+        const total = this.visitBucket(q, b, (id, key, packets, bytes, exact) => {
+          merged.add(id, key, packets, bytes, exact);
+          visited++;
+        });
+        merged.addTotals(total.packets, total.bytes);
+        const s = b.dim(filtered ? 'flow' : q.by);
+        // A group of the asked dimension is at most the largest dropped one; regrouped from flows, it may be all that was dropped.
+        if (!filtered || q.by === 'flow') merged.addSlack(s.droppedMaxPackets, s.droppedMaxBytes, true);
+        else merged.addSlack(s.droppedPackets, s.droppedBytes, false);
+        if (visited >= QUERY_CHUNK) {
+          visited = 0;
+          await pause();
+        }
+      }
+      // A bucket that closed meanwhile may have moved data between the open bucket and `closed`: start again.
+      if (generation !== this.generation && attempt < MAX_QUERY_RESTARTS) continue;
+      const { answer, ids } = merged.answer(q);
+      this.answerIds.set(answer, ids);
+      if (buckets.length > 0) {
+        const g = this.config.bucketMs;
+        const lastEnd = (buckets[buckets.length - 1].epoch + 1) * g;
+        answer.from = new Date(buckets[0].epoch * g + span.offset).toISOString();
+        answer.to = new Date(Math.min(span.to, lastEnd) + span.offset).toISOString();
+      }
+      if (generation !== this.generation) return answer;
+      if (this.cache.size >= 256) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(cacheKey, answer);
+      return answer;
+    }
+  }
+
+  /**
+   * Calls `visit` for every group of bucket `b` that the query counts
+   * (filtered: every kept flow that matches, regrouped), with `exact` true
+   * when the group's sum in this bucket is complete. Returns the bucket's
+   * totals as the query sees them.
+   */
+  private visitBucket(
+    q: TopQuery, b: BucketView, visit: (id: string, key: GroupKeyFields, packets: number, bytes: number, exact: boolean) => void,
+  ): { packets: number; bytes: number } {
+    if (!hasKeyConditions(q.filter)) {
+      const s = b.dim(q.by);
+      for (let j = 0; j < s.keys.length; j++) visit(s.keys[j].id, s.keys[j].key, s.packets[j], s.bytes[j], true);
+      return { packets: b.packets, bytes: b.bytes };
+    }
+    const s = b.dim('flow');
+    let packets = 0;
+    let bytes = 0;
+    for (let j = 0; j < s.keys.length; j++) {
+      const gk = s.keys[j];
+      if (!matchesFlow(q.filter, gk.flow!)) continue;
+      packets += s.packets[j];
+      bytes += s.bytes[j];
+      const { id, key } = q.by === 'flow' ? gk : groupKeyOf(q.by, gk.flow!);
+      visit(id, key, s.packets[j], s.bytes[j], q.by === 'flow');
+    }
+    return { packets, bytes };
   }
 }
 
-/** Sums groups across buckets by id. */
+/**
+ * Sums groups across buckets by id, with the bounds: `slack` is what the
+ * buckets that dropped groups may hide from any one group; a group kept
+ * (complete) in a bucket is exact there, so that bucket's slack is
+ * `covered` for it.
+ */
 class Merge {
   private readonly index = new Map<string, number>();
   private readonly keys: GroupKeyFields[] = [];
   private readonly packets: number[] = [];
   private readonly bytes: number[] = [];
+  private readonly coveredPackets: number[] = [];
+  private readonly coveredBytes: number[] = [];
+  private slackPackets = 0;
+  private slackBytes = 0;
+  /** groups the current bucket held completely (added since the last addSlack()) */
+  private readonly pending: number[] = [];
+  private totalPackets = 0;
+  private totalBytes = 0;
 
-  add(id: string, key: GroupKeyFields, packets: number, bytes: number): void {
+  add(id: string, key: GroupKeyFields, packets: number, bytes: number, complete: boolean): void {
     let i = this.index.get(id);
     if (i === undefined) {
       i = this.keys.length;
@@ -474,22 +710,76 @@ class Merge {
       this.keys.push(key);
       this.packets.push(0);
       this.bytes.push(0);
+      this.coveredPackets.push(0);
+      this.coveredBytes.push(0);
     }
     this.packets[i] += packets;
     this.bytes[i] += bytes;
+    if (complete) this.pending.push(i);
   }
 
-  answer(q: TopQuery, totalPackets: number, totalBytes: number, exact: boolean): TopAnswer {
+  /** Closes a bucket: its slack, covered for the groups it held completely (when `coverable`). */
+  addSlack(packets: number, bytes: number, coverable: boolean): void {
+    this.slackPackets += packets;
+    this.slackBytes += bytes;
+    if (coverable && (packets > 0 || bytes > 0)) {
+      for (const i of this.pending) {
+        this.coveredPackets[i] += packets;
+        this.coveredBytes[i] += bytes;
+      }
+    }
+    this.pending.length = 0;
+  }
+
+  addTotals(packets: number, bytes: number): void {
+    this.totalPackets += packets;
+    this.totalBytes += bytes;
+  }
+
+  /** The answer, and the merge ids of its entries (series() looks them up per bucket). */
+  answer(q: TopQuery): { answer: TopAnswer; ids: string[] } {
     const values = q.metric === 'bytes' ? this.bytes : this.packets;
-    const total = q.metric === 'bytes' ? totalBytes : totalPackets;
-    const entries = topK(this.keys.length, q.k, (i) => values[i]).map((i) => ({
+    const total = q.metric === 'bytes' ? this.totalBytes : this.totalPackets;
+    const chosen = topK(this.keys.length, q.k, (i) => values[i]);
+    const listed = new Set(chosen);
+    const packetsMax = (i: number) => this.packets[i] + this.slackPackets - this.coveredPackets[i];
+    const bytesMax = (i: number) => this.bytes[i] + this.slackBytes - this.coveredBytes[i];
+    // A group never kept by any bucket may hold up to the whole slack; one kept somewhere, up to its own bound.
+    let unlistedPacketsMax = this.slackPackets;
+    let unlistedBytesMax = this.slackBytes;
+    for (let i = 0; i < this.keys.length; i++) {
+      if (listed.has(i)) continue;
+      unlistedPacketsMax = Math.max(unlistedPacketsMax, packetsMax(i));
+      unlistedBytesMax = Math.max(unlistedBytesMax, bytesMax(i));
+    }
+    const entries = chosen.map((i) => ({
       key: this.keys[i],
       bytes: this.bytes[i],
       packets: this.packets[i],
       share: total > 0 ? values[i] / total : 0,
+      bytesMax: bytesMax(i),
+      packetsMax: packetsMax(i),
     }));
-    return { entries, from: null, to: null, totalBytes, totalPackets, exact };
+    const ids = [...this.index.keys()];
+    return {
+      answer: {
+        entries, from: null, to: null,
+        totalBytes: this.totalBytes, totalPackets: this.totalPackets,
+        exact: this.slackPackets === 0 && this.slackBytes === 0,
+        unlistedBytesMax, unlistedPacketsMax,
+      },
+      ids: chosen.map((i) => ids[i]),
+    };
   }
+}
+
+/**
+ * A bucket summary's key that no closed bucket holds: the open bucket's,
+ * built per query and dropped with it.
+ */
+function transientKey(dim: TopDimension, f: FlowFields): GroupKey {
+  const { id, key } = groupKeyOf(dim, f);
+  return { id, key, refs: 0, flow: dim === 'flow' ? f : undefined };
 }
 
 /** Groups flow ids along one dimension into dense group indexes with exact sums. */
@@ -505,6 +795,9 @@ class Grouper {
     readonly dim: Exclude<TopDimension, 'flow'>,
     private readonly tuples: FlowTupleReaderWithIds,
     private readonly nodes: FlowNodeReader,
+    /** the cgroup id of a flow slot in the open bucket, and the group number of its workload */
+    private readonly cgroupOf: (slot: number) => number,
+    private readonly workloadOf: (cgroupId: number) => number,
   ) {}
 
   /**
@@ -543,6 +836,10 @@ class Grouper {
         return t.ifindex(slot);
       case 'node':
         return this.nodes.nodeId(slot);
+      case 'cgroup':
+        return this.cgroupOf(slot);
+      case 'workload':
+        return this.workloadOf(this.cgroupOf(slot));
     }
   }
 
@@ -588,6 +885,12 @@ export function groupKeyOf(dim: TopDimension, f: FlowFields): { id: string; key:
       return { id: `i${f.iface}`, key: { iface: f.iface } };
     case 'node':
       return { id: `n${f.node}`, key: { node: f.node } };
+    case 'cgroup':
+      // A cgroup whose path could not be read is its id, never "none" (that is for flows without a local socket).
+      if (f.cgroup !== null) return { id: `c${f.cgroup}`, key: { cgroup: f.cgroup } };
+      return f.cgroupId === 0 ? { id: 'c', key: { cgroup: null } } : { id: `c#${f.cgroupId}`, key: { cgroup: null, cgroupId: f.cgroupId } };
+    case 'workload':
+      return { id: `w${f.workload ?? ''}`, key: { workload: f.workload } };
     case 'flow': {
       const key: GroupKeyFields = {
         iface: f.iface,
@@ -626,5 +929,7 @@ function filterCacheKey(f: FlowFilter): string {
     f.iface ?? '',
     f.direction ?? '',
     f.node ?? '',
-  ].join(',');
+    f.cgroup ?? '',
+    f.workload ?? '',
+  ].join('\u0000');
 }

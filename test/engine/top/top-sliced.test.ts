@@ -20,7 +20,7 @@ describe('TopWindows.topSliced', () => {
     const query = (k: number): TopQuery => ({ by: 'src', metric: 'bytes', windowMs: 3_600_000, k, filter: parseFlowFilter({ src: '10.0.0.0/8', dport: 53 }, t.now()) });
 
     const syncStart = performance.now();
-    const whole = w.top(query(11));
+    const whole = await w.top(query(11));
     const syncMs = performance.now() - syncStart;
 
     // the longest time the event loop waited while the sliced query ran
