@@ -439,30 +439,42 @@ export class TopWindows {
     return summary;
   }
 
-  /** The open bucket summarized along one dimension, as a close would; cached until the bucket changes. */
-  private async openSummary(dim: TopDimension): Promise<DimSummary> {
-    if (this.openSummariesVersion !== this.openVersion) {
-      this.openSummaries.clear();
-      this.openSummariesVersion = this.openVersion;
+  /**
+   * The open bucket summarized along one dimension, as a close would; cached
+   * until the bucket changes. Sliced like a close (a million flows take tens
+   * of ms); when records arrive between slices, it starts over, and after a
+   * few tries finishes in one go.
+   */
+  private async openSummary(dim: TopDimension, slicer: Slicer | undefined): Promise<DimSummary> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.openSummariesVersion !== this.openVersion) {
+        this.openSummaries.clear();
+        this.openSummariesVersion = this.openVersion;
+      }
+      const cached = this.openSummaries.get(dim);
+      if (cached) return cached;
+      const version = this.openVersion;
+      const sliced = attempt < MAX_QUERY_RESTARTS ? slicer : undefined;
+      const n = this.touchedCount;
+      let summary: DimSummary;
+      if (dim === 'flow') {
+        const { packets, bytes } = this.flowSums(n);
+        summary = await this.summarize('flow', n, packets, bytes, this.touched, sliced, false);
+      } else {
+        let g = this.queryGroupers.get(dim);
+        if (!g) this.queryGroupers.set(dim, (g = this.newGrouper(dim)));
+        g.reset(0);
+        for (let from = 0; from < n && version === this.openVersion; from += CLOSE_CHUNK) {
+          g.addRange(this.touched, from, Math.min(n, from + CLOSE_CHUNK), this.openPackets, this.openBytes);
+          await sliced?.check();
+        }
+        if (version !== this.openVersion) continue;
+        summary = await this.summarize(dim, g.count, g.packets, g.bytes, g.rep, sliced, false);
+      }
+      if (version !== this.openVersion) continue;
+      this.openSummaries.set(dim, summary);
+      return summary;
     }
-    const cached = this.openSummaries.get(dim);
-    if (cached) return cached;
-    const version = this.openVersion;
-    const n = this.touchedCount;
-    let summary: DimSummary;
-    // Not sliced: it must read the open bucket as one state (add() may run between slices).
-    if (dim === 'flow') {
-      const { packets, bytes } = this.flowSums(n);
-      summary = await this.summarize('flow', n, packets, bytes, this.touched, undefined, false);
-    } else {
-      let g = this.queryGroupers.get(dim);
-      if (!g) this.queryGroupers.set(dim, (g = this.newGrouper(dim)));
-      g.reset(0);
-      g.addRange(this.touched, 0, n, this.openPackets, this.openBytes);
-      summary = await this.summarize(dim, g.count, g.packets, g.bytes, g.rep, undefined, false);
-    }
-    if (version === this.openVersion) this.openSummaries.set(dim, summary);
-    return summary;
   }
 
   private workloadNumber(cgroupId: number): number {
@@ -526,7 +538,7 @@ export class TopWindows {
 
   /** The top talkers for a query over the buckets of its window. */
   async top(q: TopQuery): Promise<TopAnswer> {
-    return this.run(q, () => undefined);
+    return this.run(q, undefined);
   }
 
   /**
@@ -535,7 +547,7 @@ export class TopWindows {
    * window) does not hold HTTP requests and polls behind it.
    */
   async topSliced(q: TopQuery, slicer: Slicer = new Slicer()): Promise<TopAnswer> {
-    return this.run(q, () => slicer.check());
+    return this.run(q, slicer);
   }
 
   /**
@@ -548,7 +560,7 @@ export class TopWindows {
       const generation = this.generation;
       const answer = await this.topSliced(q, slicer);
       const span = this.span(q);
-      const buckets = await this.bucketsOf(span, q);
+      const buckets = await this.bucketsOf(span, q, slicer);
       const listed = new Map<string, number>();
       (this.answerIds.get(answer) ?? []).forEach((id, i) => listed.set(id, i));
       const values = answer.entries.map(() => new Array<number>(buckets.length).fill(0));
@@ -598,26 +610,26 @@ export class TopWindows {
   }
 
   /** The closed buckets of a span, then the open one (summarized on demand). */
-  private async bucketsOf(span: ReturnType<TopWindows['span']>, q: TopQuery): Promise<BucketView[]> {
+  private async bucketsOf(span: ReturnType<TopWindows['span']>, q: TopQuery, slicer: Slicer | undefined): Promise<BucketView[]> {
     const views: BucketView[] = this.closed
       .filter((b) => b.epoch >= span.firstEpoch && b.epoch <= span.lastEpoch)
       .map((b) => ({ epoch: b.epoch, packets: b.packets, bytes: b.bytes, dim: (d) => b.dims[d] }));
     if (span.withOpen) {
       const dim = hasKeyConditions(q.filter) ? 'flow' : q.by;
-      const summary = await this.openSummary(dim);
+      const summary = await this.openSummary(dim, slicer);
       views.push({ epoch: this.openEpoch, packets: this.openTotalPackets, bytes: this.openTotalBytes, dim: () => summary });
     }
     return views;
   }
 
-  private async run(q: TopQuery, pause: () => Promise<void> | undefined): Promise<TopAnswer> {
+  private async run(q: TopQuery, slicer: Slicer | undefined): Promise<TopAnswer> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation;
       const span = this.span(q);
       const cacheKey = `${q.by}|${q.metric}|${q.k}|${span.firstEpoch}|${span.lastEpoch}|${span.withOpen ? `${this.openVersion}|${span.to}` : ''}|${span.offset}|${filterCacheKey(q.filter)}`;
       const cached = this.cache.get(cacheKey);
       if (cached) return cached;
-      const buckets = await this.bucketsOf(span, q);
+      const buckets = await this.bucketsOf(span, q, slicer);
       const merged = new Merge();
       const filtered = hasKeyConditions(q.filter);
       let visited = 0;
@@ -633,7 +645,7 @@ export class TopWindows {
         else merged.addSlack(s.droppedPackets, s.droppedBytes, false);
         if (visited >= QUERY_CHUNK) {
           visited = 0;
-          await pause();
+          await slicer?.check();
         }
       }
       // A bucket that closed meanwhile may have moved data between the open bucket and `closed`: start again.
