@@ -21,7 +21,7 @@
  * address table, released at every close.
  */
 import { AddressTable } from '../flow/address-table.js';
-import { RecordBatch, type IfaceNamer } from '../flow/record-batch.js';
+import { RecordBatch, type CgroupLabeler, type IfaceNamer } from '../flow/record-batch.js';
 
 export class EntryCoalescer {
   private readonly index = new Map<string, number>();
@@ -36,14 +36,14 @@ export class EntryCoalescer {
   private readonly tcpFlags: number[] = [];
   private readonly firstSeen: number[] = [];
   private readonly lastSeen: number[] = [];
-  /** cgroup id of the flow's local socket (attribution), where batches carry one: the first non-zero seen */
+  /** cgroup id of the flow's local socket (attribution): the first non-zero seen */
   private readonly cgroup: number[] = [];
   private count = 0;
   private startMs = NaN;
   private endMs = NaN;
   private ifaceName: IfaceNamer = (i) => `if${i}`;
   private out: RecordBatch | undefined;
-  private labels: unknown;
+  private labels: CgroupLabeler | undefined;
   /** windows closed so far */
   windows = 0;
 
@@ -71,9 +71,9 @@ export class EntryCoalescer {
     if (!this.open) this.startMs = batch.startMs;
     this.endMs = Math.max(Number.isNaN(this.endMs) ? batch.endMs : this.endMs, batch.endMs);
     this.ifaceName = batch.ifaceName;
-    this.labels = (batch as { labels?: unknown }).labels;
+    this.labels = batch.labels;
     const addresses = batch.addresses;
-    const cgroup = (batch as { cgroup?: Float64Array }).cgroup;
+    const cgroup = batch.cgroup;
     for (let i = 0; i < batch.count; i++) {
       const src = addresses.text(batch.srcId[i]);
       const dst = addresses.text(batch.dstId[i]);
@@ -92,14 +92,14 @@ export class EntryCoalescer {
         this.tcpFlags[r] = batch.tcpFlags[i];
         this.firstSeen[r] = batch.firstSeen[i];
         this.lastSeen[r] = batch.lastSeen[i];
-        this.cgroup[r] = cgroup?.[i] ?? 0;
+        this.cgroup[r] = cgroup[i];
       } else {
         this.packets[row] += batch.packets[i];
         this.bytes[row] += batch.bytes[i];
         this.tcpFlags[row] |= batch.tcpFlags[i];
         if (batch.firstSeen[i] < this.firstSeen[row]) this.firstSeen[row] = batch.firstSeen[i];
         if (batch.lastSeen[i] > this.lastSeen[row]) this.lastSeen[row] = batch.lastSeen[i];
-        if (this.cgroup[row] === 0 && cgroup) this.cgroup[row] = cgroup[i];
+        if (this.cgroup[row] === 0) this.cgroup[row] = cgroup[i];
       }
     }
     if (this.endMs - this.startMs >= this.intervalMs) this.close(emit);
@@ -115,10 +115,9 @@ export class EntryCoalescer {
     if (!this.open) return;
     const chunk = 4096;
     if (!this.out || this.out.ifaceName !== this.ifaceName) this.out = new RecordBatch(chunk, this.addresses, this.ifaceName, this.node);
-    // the attribution's labeler, where batches have one, names the cgroup ids of the summed records too
-    if (this.labels !== undefined) (this.out as { labels?: unknown }).labels = this.labels;
+    // the attribution's labeler names the cgroup ids of the summed records too (the sink writes their cgroup, workload, pod, container)
+    this.out.labels = this.labels;
     const out = this.out;
-    const outCgroup = (out as { cgroup?: Float64Array }).cgroup;
     out.startMs = this.startMs;
     out.endMs = this.endMs;
     for (let from = 0; from < this.count; from += chunk) {
@@ -136,7 +135,7 @@ export class EntryCoalescer {
         out.tcpFlags[k] = this.tcpFlags[r];
         out.firstSeen[k] = this.firstSeen[r];
         out.lastSeen[k] = this.lastSeen[r];
-        if (outCgroup) outCgroup[k] = this.cgroup[r] ?? 0;
+        out.cgroup[k] = this.cgroup[r];
       }
       out.count = n;
       emit(out);

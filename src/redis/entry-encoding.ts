@@ -6,6 +6,8 @@
  *   times      ISO 8601 UTC ("2024-05-01T12:00:00.000Z")
  *   tcpFlags   flag names joined by commas ("SYN,ACK"; "" when none)
  *   icmpType, icmpCode   only on icmp/icmpv6 records
+ *   cgroupId, cgroup, workload, pod, container   attribution, only on
+ *              records of a local socket (cgroupId), the others where known
  *
  * The sink encodes a record straight into the RESP bytes of its field/value
  * pairs, written into the queue's byte arena (entry-queue.ts): no string,
@@ -15,7 +17,7 @@
  * written digit by digit. The relay decodes entries back into the packed
  * columns the service's record store uses.
  */
-import type { RecordBatch, RecordFields } from '../flow/record-batch.js';
+import type { CgroupLabeler, RecordBatch, RecordFields } from '../flow/record-batch.js';
 import { protoName, protoNumber, tcpFlagNames, TCP_FLAG_NAMES, isIcmp } from '../flow/protocols.js';
 import { metaDirection, metaFamily, metaIcmpCode, metaIcmpType, metaProto, packMeta, packPorts, portsDport, portsSport } from '../flow/tuple.js';
 import { formatIPv4, formatIPv6, parseIp } from '../lib/ip.js';
@@ -44,6 +46,61 @@ const DIR_FAM = [0, 1].map((d) => ({ 4: bytes(field('direction') + bulk(d ? 'egr
 /** the proto pair and the sport field name, by protocol number */
 const PROTO_SPORT = Array.from({ length: 256 }, (_, p) => bytes(field('proto') + bulk(protoName(p)) + field('sport')));
 const FLAGS_VALUE = new Map<number, Buffer>();
+
+/** What a cgroup id stands for (record-batch.ts: CgroupLabeler). */
+export type CgroupLabel = NonNullable<ReturnType<CgroupLabeler>>;
+
+/** Longest attribution values an entry may carry (the relay refuses longer ones; the sink leaves them out). */
+export const MAX_CGROUP_LENGTH = 4096;
+export const MAX_WORKLOAD_LENGTH = 512;
+/** Kubernetes: a namespace is a DNS label (63), a pod name a DNS subdomain (253) */
+export const MAX_POD_PART_LENGTH = 253;
+
+/** The attribution pairs of a cgroup id as last encoded, reused while its label stays the same. */
+interface AttributionPairs {
+  label: CgroupLabel | undefined;
+  bytes: Buffer;
+  pairs: number;
+}
+
+const sameLabel = (a: CgroupLabel | undefined, b: CgroupLabel | undefined): boolean =>
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    a.path === b.path &&
+    a.workload === b.workload &&
+    a.container === b.container &&
+    a.pod?.namespace === b.pod?.namespace &&
+    a.pod?.name === b.pod?.name);
+
+/** A label the relay would accept (no agent writes longer values; a truncated one would be wrong). */
+const labelFits = (l: CgroupLabel): boolean =>
+  l.path.length <= MAX_CGROUP_LENGTH &&
+  l.workload.length > 0 &&
+  l.workload.length <= MAX_WORKLOAD_LENGTH &&
+  (l.pod === undefined || (l.pod.namespace.length <= MAX_POD_PART_LENGTH && l.pod.name.length <= MAX_POD_PART_LENGTH && !`${l.pod.namespace}${l.pod.name}`.includes('/')));
+
+/**
+ * `cgroupId`, and where the id has a label, `cgroup` (path), `workload`,
+ * `pod` (`NAMESPACE/NAME`) and `container`.
+ */
+function attributionPairs(id: number, label: CgroupLabel | undefined): AttributionPairs {
+  let text = field('cgroupId') + bulk(String(id));
+  let pairs = 1;
+  if (label !== undefined && labelFits(label)) {
+    text += field('cgroup') + bulk(label.path) + field('workload') + bulk(label.workload);
+    pairs += 2;
+    if (label.pod) {
+      text += field('pod') + bulk(`${label.pod.namespace}/${label.pod.name}`);
+      pairs++;
+    }
+    if (label.container) {
+      text += field('container') + bulk(label.container);
+      pairs++;
+    }
+  }
+  return { label, bytes: bytes(text), pairs };
+}
 
 function flagsValue(bits: number): Buffer {
   let v = FLAGS_VALUE.get(bits);
@@ -160,6 +217,9 @@ function putBulkIso(buf: Buffer, pos: number, ms: number): number {
   return pos + 26;
 }
 
+/** cgroup ids whose attribution pairs the encoder keeps */
+const MAX_CACHED_CGROUPS = 16_384;
+
 /** Encodes the records of a batch into the sink's queue. */
 export class EntryEncoder {
   private readonly nodePair: Buffer;
@@ -167,8 +227,10 @@ export class EntryEncoder {
   /** "iface" and "ifindex" pairs by ifindex: names are stable while attached */
   private readonly ifacePairs = new Map<number, Buffer>();
   private ifaceNameOf: ((ifindex: number) => string) | undefined;
-  /** most bytes a record can take besides its interface pairs */
+  /** most bytes a record can take besides its interface and attribution pairs */
   private readonly maxFixed: number;
+  /** attribution pairs by cgroup id (flows of one socket share them) */
+  private readonly attribution = new Map<number, AttributionPairs>();
 
   /**
    * `writer`: an id of the writing process, stored in every entry (field
@@ -199,15 +261,31 @@ export class EntryEncoder {
     return pair;
   }
 
+  /** The attribution pairs of a record's cgroup id, as its batch labels it now. */
+  private attributionOf(batch: RecordBatch, id: number): AttributionPairs {
+    const label = batch.labels?.(id);
+    let a = this.attribution.get(id);
+    if (a === undefined || !sameLabel(a.label, label)) {
+      // ids of cgroups long gone would pile up: start afresh past a node's worth of cgroups
+      if (this.attribution.size >= MAX_CACHED_CGROUPS) this.attribution.clear();
+      a = attributionPairs(id, label);
+      this.attribution.set(id, a);
+    }
+    return a;
+  }
+
   /** Encodes every record of the batch into the queue; returns how many did not fit (queue full). */
   encode(batch: RecordBatch, queue: EntryQueue): number {
     const interval = bytes(field('start') + bulk(new Date(batch.startMs).toISOString()) + field('end') + bulk(new Date(batch.endMs).toISOString()));
     const addresses = batch.addresses;
     const endMs = batch.endMs;
     const nodePair = this.nodePair;
+    const cgroup = batch.cgroup;
     for (let i = 0; i < batch.count; i++) {
       const iface = this.ifacePair(batch, batch.ifindex[i]);
-      const room = queue.reserve(this.maxFixed + iface.length);
+      // flows without a local socket (cgroup id 0) cost nothing more
+      const attribution = cgroup[i] === 0 ? undefined : this.attributionOf(batch, cgroup[i]);
+      const room = queue.reserve(this.maxFixed + iface.length + (attribution === undefined ? 0 : attribution.bytes.length));
       if (!room) return batch.count - i;
       const buf = room.buf;
       const start = room.pos;
@@ -242,7 +320,12 @@ export class EntryEncoder {
       p = putBulkIso(buf, p, batch.firstSeen[i]);
       p = put(buf, p, LAST_SEEN);
       p = putBulkIso(buf, p, batch.lastSeen[i]);
-      queue.commit(p - start, (icmp ? PAIRS_ICMP : PAIRS_PLAIN) + this.extraPairs, endMs);
+      let pairs = (icmp ? PAIRS_ICMP : PAIRS_PLAIN) + this.extraPairs;
+      if (attribution !== undefined) {
+        p += attribution.bytes.copy(buf, p);
+        pairs += attribution.pairs;
+      }
+      queue.commit(p - start, pairs, endMs);
     }
     return 0;
   }
@@ -252,6 +335,8 @@ export class EntryEncoder {
 export interface DecodedEntry extends RecordFields {
   /** the writing process's id (stream-sink.ts), when the entry has one */
   writer?: string;
+  /** what the entry says its cgroupId stands for (cgroup, workload, pod, container), when it says */
+  label?: CgroupLabel;
 }
 
 /**
@@ -275,6 +360,7 @@ export const REJECT_REASONS = [
   'tcp_flags',
   'count',
   'time',
+  'attribution',
   'empty',
   'interfaces',
 ] as const;
@@ -315,7 +401,7 @@ function flagBits(text: string): number | undefined {
   return bits;
 }
 
-/** Every field a flowscope agent writes (the contract's, `writer`, and `cgroup` from the attribution). */
+/** Every field a flowscope agent writes (the contract's, `writer`, and the attribution's). */
 const KNOWN_FIELDS = new Set([
   'node',
   'iface',
@@ -337,11 +423,17 @@ const KNOWN_FIELDS = new Set([
   'firstSeen',
   'lastSeen',
   'writer',
+  'cgroupId',
   'cgroup',
+  'workload',
+  'pod',
+  'container',
 ]);
 const REQUIRED_FIELDS = ['node', 'iface', 'ifindex', 'direction', 'family', 'src', 'dst', 'proto', 'sport', 'dport', 'packets', 'bytes', 'tcpFlags', 'start', 'end', 'firstSeen', 'lastSeen'];
 const MAX_VALUE_LENGTH = 256;
-const MAX_CGROUP_LENGTH = 4096;
+/** longest value of a field, where it is not MAX_VALUE_LENGTH */
+const MAX_LENGTH_OF: Record<string, number> = { cgroup: MAX_CGROUP_LENGTH, workload: MAX_WORKLOAD_LENGTH, pod: 2 * MAX_POD_PART_LENGTH + 1 };
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /** A plain decimal integer in [0, 2^53): no sign, exponent, fraction, hex or leading zeros. */
 const DECIMAL = /^(?:0|[1-9]\d{0,15})$/;
@@ -388,7 +480,7 @@ export function validateEntry(fields: string[] | null, limits: EntryLimits): Dec
     const value = fields[i + 1];
     if (!KNOWN_FIELDS.has(name)) return reject('unknown_field', name.length > 40 ? `${name.slice(0, 40)}...` : name);
     if (name in f) return reject('duplicate_field', name);
-    if (value.length > (name === 'cgroup' ? MAX_CGROUP_LENGTH : MAX_VALUE_LENGTH)) return reject('oversized', name);
+    if (value.length > (MAX_LENGTH_OF[name] ?? MAX_VALUE_LENGTH)) return reject('oversized', name);
     f[name] = value;
   }
   for (const name of REQUIRED_FIELDS) if (!(name in f)) return reject('missing_field', name);
@@ -437,7 +529,8 @@ export function validateEntry(fields: string[] | null, limits: EntryLimits): Dec
     if (!(ms >= limits.nowMs - limits.maxAgeMs && ms <= limits.nowMs + limits.maxFutureMs)) return reject('time', names[i], text);
     times[i] = ms;
   }
-  if (f.cgroup !== undefined && f.cgroup !== '' && !f.cgroup.startsWith('/')) return reject('unknown_field', 'cgroup', f.cgroup);
+  const attribution = attributionOf(f);
+  if (attribution !== undefined && 'reason' in attribution) return attribution;
   const entry: DecodedEntry = {
     node: f.node,
     iface: f.iface,
@@ -455,7 +548,48 @@ export function validateEntry(fields: string[] | null, limits: EntryLimits): Dec
     lastSeenMs: times[3],
   };
   if (f.writer !== undefined) entry.writer = f.writer;
+  if (attribution !== undefined) {
+    entry.cgroupId = attribution.cgroupId;
+    if (attribution.label) entry.label = attribution.label;
+  }
   return entry;
+}
+
+/**
+ * The attribution fields of an entry: none, or `cgroupId` (a decimal in
+ * [1, 2^53)) alone (the agent could not resolve the id: the record's cgroup
+ * is null), or with `cgroup` (an absolute path without NUL) and `workload`
+ * (1-512 characters without NUL), and optionally `pod` (`NAMESPACE/NAME`)
+ * and `container` (64 hex digits). Anything else is refused.
+ */
+function attributionOf(f: Record<string, string>): { cgroupId: number; label?: CgroupLabel } | EntryReject | undefined {
+  const { cgroupId: idText, cgroup, workload, pod, container } = f;
+  if (idText === undefined) {
+    if (cgroup === undefined && workload === undefined && pod === undefined && container === undefined) return undefined;
+    return reject('attribution', 'cgroup, workload, pod or container without cgroupId');
+  }
+  const cgroupId = decimal(idText, MAX_COUNT);
+  if (!cgroupId) return reject('attribution', 'cgroupId', idText);
+  if (cgroup === undefined) {
+    if (workload === undefined && pod === undefined && container === undefined) return { cgroupId };
+    return reject('attribution', 'workload, pod or container without cgroup');
+  }
+  if (!cgroup.startsWith('/') || cgroup.includes('\0')) return reject('attribution', 'cgroup', cgroup);
+  if (workload === undefined) return reject('attribution', 'cgroup without workload');
+  if (workload === '' || workload.includes('\0')) return reject('attribution', 'workload', workload);
+  const label: CgroupLabel = { path: cgroup, workload };
+  if (pod !== undefined) {
+    const slash = pod.indexOf('/');
+    const namespace = pod.slice(0, slash);
+    const name = pod.slice(slash + 1);
+    if (slash < 1 || name === '' || name.includes('/') || pod.includes('\0') || namespace.length > MAX_POD_PART_LENGTH || name.length > MAX_POD_PART_LENGTH) return reject('attribution', 'pod', pod);
+    label.pod = { namespace, name };
+  }
+  if (container !== undefined) {
+    if (!CONTAINER_ID.test(container)) return reject('attribution', 'container', container);
+    label.container = container;
+  }
+  return { cgroupId, label };
 }
 
 export const isReject = (d: object): d is EntryReject => 'reason' in d;

@@ -23,6 +23,7 @@ import { RecordStore, type FlowPage } from '../engine/record-store.js';
 import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../engine/top/top-windows.js';
 import type { DecodedEntry } from '../redis/entry-encoding.js';
 import { RelayFlowTable } from './relay-flow-table.js';
+import { FleetCgroupIds, NodeCgroupLabels } from './cgroup-labels.js';
 
 export interface FleetViewOptions {
   /** records kept per node for /api/v1/flows */
@@ -48,6 +49,10 @@ export class NodeView {
   readonly ifaceNames = new Map<number, string>();
   /** virtual interface index (fleet-wide) by this node's ifindex */
   readonly vifOf = new Map<number, number>();
+  /** what the node's cgroup ids stand for, as its entries said (attribution) */
+  readonly labels: NodeCgroupLabels;
+  /** the fleet numbers of this node's cgroup ids (FleetCgroupIds) */
+  readonly cgroupNumbers = new Map<number, number>();
   interfaces: NodeInterfaceReport[] = [];
   entries = 0;
   lastId: string | null = null;
@@ -62,6 +67,8 @@ export class NodeView {
     const namer = (ifindex: number): string => this.ifaceNames.get(ifindex) ?? `if${ifindex}`;
     // The store's columns grow with the node's records (up to storeSize): an idle node costs a few kB, not MBs.
     this.store = new RecordStore(storeSize, addresses, namer, name, STORE_INITIAL_ROWS);
+    this.labels = new NodeCgroupLabels(() => this.store.oldestSeq);
+    this.store.labels = this.labels.lookup;
   }
 }
 
@@ -87,6 +94,8 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   private readonly followers = new Set<Follower>();
   /** record batches not in use (ingest() of several nodes may overlap) */
   private readonly batches: RecordBatch[] = [];
+  /** (node, cgroup id) as fleet-wide numbers, for the top-talkers windows */
+  readonly cgroupIds = new FleetCgroupIds();
   entries = 0;
 
   constructor(readonly options: FleetViewOptions) {
@@ -97,7 +106,10 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     this.topWindows = new TopWindows({ ...DEFAULT_TOP, ...options.top }, this.flows_, (vif) => this.vifNames[vif] ?? `if${vif}`, this.clock, this.flows_, mono);
     const idleMs = options.flowIdleMs ?? 2 * this.topWindows.config.bucketMs;
     // Slot use is stamped on the monotonic timeline: a wall-clock step neither frees nor pins slots.
-    this.topWindows.onBucketClosed = () => this.flows_.releaseIdle(this.topWindows.timelineNow() - idleMs);
+    this.topWindows.onBucketClosed = () => {
+      this.flows_.releaseIdle(this.topWindows.timelineNow() - idleMs);
+      this.cgroupIds.bucketClosed();
+    };
   }
 
   /** The view of a node, created on first use. */
@@ -134,13 +146,20 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   async ingest(nodeName: string, entries: DecodedEntry[], lastId: string): Promise<void> {
     const node = this.node(nodeName);
     // Batches are the fleet's, not a node's: neither the store nor the top windows read a batch's node or namer.
-    const batch = this.batches.pop() ?? new RecordBatch(BATCH_CAPACITY, this.addresses, (i) => `if${i}`, '');
+    const batch = this.batches.pop() ?? this.newBatch();
     try {
       await this.ingestInto(node, batch, entries, lastId);
     } finally {
       batch.count = 0;
       this.batches.push(batch);
     }
+  }
+
+  private newBatch(): RecordBatch {
+    const batch = new RecordBatch(BATCH_CAPACITY, this.addresses, (i) => `if${i}`, '');
+    // the top windows name the fleet numbers that writeBatch puts in place of the nodes' cgroup ids
+    batch.labels = this.cgroupIds.labeler;
+    return batch;
   }
 
   private async ingestInto(node: NodeView, batch: RecordBatch, entries: DecodedEntry[], lastId: string): Promise<void> {
@@ -166,6 +185,10 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
       batch.tcpFlags[i] = e.tcpFlags;
       batch.firstSeen[i] = e.firstSeenMs;
       batch.lastSeen[i] = e.lastSeenMs;
+      const cgroupId = e.cgroupId ?? 0;
+      batch.cgroup[i] = cgroupId;
+      // row i becomes the store's record seen + i at the next writeBatch
+      if (cgroupId !== 0) node.labels.note(cgroupId, e.label, node.store.seen + i);
     }
     if (batch.count > 0) await this.writeBatch(node, batch);
     node.entries += entries.length;
@@ -175,6 +198,9 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
 
   private async writeBatch(node: NodeView, batch: RecordBatch): Promise<void> {
     node.store.write(batch);
+    // The store keeps the node's own cgroup ids (records show them); the windows, fleet-wide, take numbers unique across nodes.
+    const cgroup = batch.cgroup;
+    for (let i = 0; i < batch.count; i++) if (cgroup[i] !== 0) cgroup[i] = this.cgroupIds.number(node.labels, node.cgroupNumbers, cgroup[i]);
     await this.topWindows.add(batch);
     node.lastRecordEndMs = batch.endMs;
     batch.count = 0;

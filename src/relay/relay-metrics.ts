@@ -103,6 +103,16 @@ export class RelayMetrics {
       });
     };
     byNode('flowscope_relay_entries_total', 'Stream entries ingested, by node.', (n) => n.entries);
+    new client.Counter({
+      name: 'flowscope_relay_cgroup_labels_dropped_total',
+      help: "Attribution labels not kept because a node named more cgroups than the relay keeps per node (docs/redis.md): those records show cgroup null; nodes with none are not listed.",
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const n of src.view.nodes.values()) if (n.labels.dropped > 0) this.inc({ node: n.name }, n.labels.dropped);
+      },
+    });
     new client.Gauge({
       name: 'flowscope_store_records',
       help: 'Records held by the in-memory stores, by node.',
