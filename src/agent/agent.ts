@@ -15,6 +15,7 @@ import { FlowTable } from '../engine/flow-table.js';
 import { InterfaceAccounting, type InterfaceReport } from '../engine/interface-accounting.js';
 import type { AgentStatus, ApiServices, FlowQueryService, Readiness, StatusService, TopQueryService } from '../api/queries.js';
 import type { CgroupLabeler } from '../flow/record-batch.js';
+import { WorkloadCounters } from '../metrics/workload-counters.js';
 import type { FlowRecord } from '../flow/record.js';
 import { RecordStore, type FlowPage } from '../engine/record-store.js';
 import type { RecordSink } from '../engine/sink.js';
@@ -36,6 +37,8 @@ export interface AgentOptions {
   clock?: () => number;
   /** names the cgroups the kernel attributes flows to (records' cgroup, workload, pod, container) */
   labels?: CgroupLabeler;
+  /** workloads with their own series in flowscope_workload_*_total when `labels` is set (default 20; 0: none) */
+  metricsWorkloads?: number;
   /** reported in status: whether the agent's stop leaves the programs attached (run --keep-attached) */
   keepAttached?: boolean;
   /** monotonic clock (ms) for the top-talkers buckets; default a real one, or `clock` when only that is given */
@@ -85,7 +88,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       streamClients: () => this.followers.count,
       partialDrains: () => this.collector.partialDrains,
       unconfirmedDrains: () => this.source.stats().pinned?.unconfirmedDrains ?? 0,
-    });
+    }, options.labels && options.metricsWorkloads !== 0 ? new WorkloadCounters(options.metricsWorkloads ?? 20) : undefined, this.clock);
     this.collector = new Collector({
       labels: options.labels,
       source,

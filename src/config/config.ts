@@ -85,6 +85,7 @@ export const RUN_OPTIONS = {
   'flow-map-size': { kind: 'int', default: 65_536, min: 16, max: 1 << 24, help: 'entries of each kernel flow map' },
   'iface-map-size': { kind: 'int', default: 8192, min: 64, max: 1 << 20, help: 'entries of the kernel interface counter map (4 per attached interface)' },
   attribution: { kind: 'bool', default: 'true', help: "label flows with their local socket's cgroup (cgroup, workload, pod, container); --attribution false turns it off in the kernel too" },
+  'metrics-workloads': { kind: 'int', default: 20, min: 0, max: 1000, help: 'workloads with their own series in flowscope_workload_{bytes,packets}_total (the busiest; the rest count as "other"); 0: no per-workload metrics' },
   'tc-mechanism': { kind: 'enum', values: ['tcx', 'clsact'], default: 'tcx', help: 'how tc hooks attach: tcx links (kernel >= 6.6; clsact filters on older kernels) or clsact filters always' },
   'keep-attached': { kind: 'bool', default: 'false', help: 'on SIGTERM/SIGINT leave the programs attached, pinned and counting for the next start to adopt (upgrades, restarts)' },
   'pin-path': { kind: 'string', default: '/sys/fs/bpf/flowscope', help: 'bpffs directory for pinned state; the agent uses PIN_PATH/NODE', check: (v) => (/^\/[^\s]*$/.test(v) ? undefined : 'an absolute path under a bpffs mount') },
@@ -140,6 +141,8 @@ export interface AgentConfig {
   keepAttached: boolean;
   tcMechanism: 'tcx' | 'clsact';
   attribution: boolean;
+  /** workloads with their own Prometheus series (0: none) */
+  metricsWorkloads: number;
   /** bpffs directory of this node's pinned state (pin-path/node) */
   pinDir: string;
   storeSize: number;
@@ -324,6 +327,7 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
     keepAttached: values['keep-attached'] === 'true',
     tcMechanism: values['tc-mechanism'] as 'tcx' | 'clsact',
     attribution: values.attribution !== 'false',
+    metricsWorkloads: values['metrics-workloads'] as number,
     pinDir: `${(values['pin-path'] as string).replace(/\/+$/, '')}/${pinName((values.node as string | undefined) ?? hostname())}`,
     storeSize: values['store-size'] as number,
     memoryLimit: budget.memoryLimit,

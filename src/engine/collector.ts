@@ -61,6 +61,8 @@ export interface PollReport {
 
 export interface CollectorListener {
   pollDone?(report: PollReport): void;
+  /** every chunk of every export, after the sinks took it (the batch is reused: copy what you keep) */
+  exported?(batch: RecordBatch): void;
   pollFailed?(error: Error): void;
   sinkFailed?(sink: string, error: Error): void;
 }
@@ -268,6 +270,7 @@ export class Collector {
           this.listener.sinkFailed?.(sink.name, err as Error);
         }
       }
+      this.listener.exported?.(batch);
       if (this.top) {
         await this.top.add(batch);
         // The batch is in the open bucket: its slots are free as soon as that bucket closes and they end.

@@ -2,8 +2,9 @@
  * The agent's Prometheus metrics (prom-client), all named flowscope_*.
  *
  * Label cardinality is bounded by construction: labels are interface names,
- * directions, sink names, event/reason names from fixed lists, never
- * addresses or ports. Gauges and datapath counters are read from the agent at
+ * directions, sink names, event/reason names from fixed lists, and at most
+ * --metrics-workloads workload names plus three reserved ones
+ * (workload-counters.ts), never addresses or ports. Gauges and datapath counters are read from the agent at
  * scrape time; the poll histograms are fed by the collector.
  */
 import client from 'prom-client';
@@ -12,6 +13,8 @@ import type { CollectorListener, PollReport } from '../engine/collector.js';
 import { EXPIRY_REASONS, type ExpiryReason } from '../engine/expiry.js';
 import type { InterfaceReport } from '../engine/interface-accounting.js';
 import type { SinkStatus } from '../engine/sink.js';
+import type { RecordBatch } from '../flow/record-batch.js';
+import type { WorkloadCounters } from './workload-counters.js';
 
 /** What the metrics read from the agent at scrape time. */
 export interface MetricsSource {
@@ -41,7 +44,12 @@ export class AgentMetrics implements CollectorListener {
   private readonly drainedFlows: client.Counter;
   private readonly sinkErrors: client.Counter<'sink'>;
 
-  constructor(private readonly src: MetricsSource) {
+  constructor(
+    private readonly src: MetricsSource,
+    /** per-workload byte and packet counters, when attribution is on */
+    private readonly workloads?: WorkloadCounters,
+    private readonly clock: () => number = Date.now,
+  ) {
     const registers = [this.registry];
     // Process and Node.js metrics, minus the gauges prom-client names *_total
     // (promtool rejects a non-counter with that suffix).
@@ -241,6 +249,26 @@ export class AgentMetrics implements CollectorListener {
         this.set(src.unconfirmedDrains());
       },
     });
+    if (workloads) {
+      const workloadCounter = (name: string, help: string, pick: (w: ReturnType<WorkloadCounters['totals']>[number]) => [number, number]): void => {
+        new client.Counter({
+          name,
+          help,
+          labelNames: ['workload', 'direction'],
+          registers,
+          collect() {
+            this.reset();
+            for (const w of workloads.totals()) {
+              const [ingress, egress] = pick(w);
+              this.inc({ workload: w.workload, direction: 'ingress' }, ingress);
+              this.inc({ workload: w.workload, direction: 'egress' }, egress);
+            }
+          },
+        });
+      };
+      workloadCounter('flowscope_workload_bytes_total', 'Bytes of flows by the workload of their local socket (the busiest workloads by name; "other", "none" = no local socket, "unknown" = cgroup not named).', (w) => w.bytes);
+      workloadCounter('flowscope_workload_packets_total', 'Packets of flows by the workload of their local socket (labels as flowscope_workload_bytes_total).', (w) => w.packets);
+    }
     new client.Gauge({
       name: 'flowscope_stream_clients',
       help: 'Clients following /api/v1/flows/stream.',
@@ -256,6 +284,10 @@ export class AgentMetrics implements CollectorListener {
     this.drainSeconds.observe(report.drainMs / 1000);
     this.polls.inc({ result: 'ok' });
     this.drainedFlows.inc(report.flows);
+  }
+
+  exported(batch: RecordBatch): void {
+    this.workloads?.add(batch, this.clock());
   }
 
   pollFailed(): void {
