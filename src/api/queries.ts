@@ -9,6 +9,7 @@ import type { FlowRecord } from '../flow/record.js';
 import type { FlowPage } from '../engine/record-store.js';
 import type { SinkStatus } from '../engine/sink.js';
 import type { TopAnswer, TopQuery } from '../engine/top/top-windows.js';
+import type { StatusAnswer } from './schemas.js';
 
 export interface FlowQueryService {
   /** Recent records matching `filter`, newest first, at most `limit`. */
@@ -101,7 +102,8 @@ export interface Readiness {
 }
 
 export interface StatusService {
-  status(): AgentStatus;
+  /** the agent's status; a relay's adds role and relay, as the answer's schema has them (checked here, so they cannot drift) */
+  status(): AgentStatus & Pick<StatusAnswer, 'role' | 'relay'>;
   readiness(): Readiness;
 }
 

@@ -71,7 +71,7 @@ describe('bad input', () => {
   });
 
   it('says what is allowed for enums, ranges and CIDRs', async () => {
-    expect((await app.inject('/api/v1/top?by=host')).json().message).toMatch(/by must be one of src, dst, pair, flow, sport, dport, proto, iface, node$/);
+    expect((await app.inject('/api/v1/top?by=host')).json().message).toMatch(/by must be one of src, dst, pair, flow, sport, dport, proto, iface, node, cgroup, workload$/);
     expect((await app.inject('/api/v1/top?k=5000')).json().message).toMatch(/k must be <= 1000/);
     expect((await app.inject('/api/v1/flows?limit=0')).json().message).toMatch(/limit must be >= 1.*1 to 10000/);
     expect((await app.inject('/api/v1/flows?src=10.0.0.0/33')).json().message).toMatch(/not an IP address or CIDR; use e\.g\. 10\.0\.0\.1, 10\.0\.0\.0\/8/);

@@ -1,11 +1,13 @@
 /** Health, readiness, status, interfaces and metrics: the agent's own state. */
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ApiServices } from '../queries.js';
-import { emptyQuerySchema, errorSchema, interfacesSchema, statusSchema } from '../schemas.js';
+import { emptyQuerySchema, errorSchema, healthSchema, interfacesSchema, metricsTextSchema, readinessSchema, statusSchema } from '../schemas.js';
 
 const publicRoute = { public: true };
 
-export function agentInfoRoutes(app: FastifyInstance, services: ApiServices): void {
+export function agentInfoRoutes(untyped: FastifyInstance, services: ApiServices): void {
+  const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',
     {
@@ -14,13 +16,12 @@ export function agentInfoRoutes(app: FastifyInstance, services: ApiServices): vo
         summary: 'Liveness: the process serves requests',
         tags: ['health'],
         querystring: emptyQuerySchema,
-        response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 400: errorSchema },
+        response: { 200: healthSchema, 400: errorSchema },
       },
     },
     async () => ({ status: 'ok' }),
   );
 
-  const readiness = { type: 'object', properties: { ready: { type: 'boolean' }, reason: { type: 'string' } } };
   app.get(
     '/readyz',
     {
@@ -29,7 +30,7 @@ export function agentInfoRoutes(app: FastifyInstance, services: ApiServices): vo
         summary: 'Readiness: programs attached and at least one poll completed',
         tags: ['health'],
         querystring: emptyQuerySchema,
-        response: { 200: readiness, 503: readiness, 400: errorSchema },
+        response: { 200: readinessSchema, 503: readinessSchema, 400: errorSchema },
       },
     },
     async (_request, reply) => {
@@ -71,7 +72,7 @@ export function agentInfoRoutes(app: FastifyInstance, services: ApiServices): vo
         summary: 'Prometheus metrics',
         tags: ['agent'],
         querystring: emptyQuerySchema,
-        response: { 200: { type: 'string' }, 400: errorSchema },
+        response: { 200: metricsTextSchema, 400: errorSchema },
       },
     },
     async (_request, reply) => {

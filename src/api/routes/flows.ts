@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { parseFlowFilter } from '../../flow/filter.js';
 import type { FlowQueryService } from '../queries.js';
-import { errorSchema, flowPageSchema, flowsQuerySchema } from '../schemas.js';
-
-type FlowsQuery = FlowFilterParams & { limit: number };
+import { errorSchema, flowPageSchema, flowsQuerySchema, type FlowsQuery } from '../schemas.js';
 
 export function flowsRoute(app: FastifyInstance, flows: FlowQueryService, clock: () => number): void {
-  app.get<{ Querystring: FlowsQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/flows',
     {
       schema: {
@@ -17,7 +16,7 @@ export function flowsRoute(app: FastifyInstance, flows: FlowQueryService, clock:
       },
     },
     async (request) => {
-      const { limit, ...params } = request.query;
+      const { limit, ...params } = request.query as FlowsQuery;
       const filter = parseFlowFilter(params, clock());
       return flows.flowsFleet ? flows.flowsFleet(filter, limit) : flows.flows(filter, limit);
     },

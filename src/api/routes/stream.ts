@@ -20,14 +20,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { parseFlowFilter } from '../../flow/filter.js';
 import type { FlowQueryService } from '../queries.js';
 import type { FlowRecord } from '../../flow/record.js';
 import { Slicer } from '../../lib/slicer.js';
-import { MAX_LIMIT, errorSchema, streamQuerySchema } from '../schemas.js';
+import { MAX_LIMIT, errorSchema, eventStreamSchema, streamQuerySchema } from '../schemas.js';
 import type { LiveStream, StreamRegistry } from '../streams.js';
-
-type StreamQuery = FlowFilterParams & { limit?: number };
 
 export interface StreamOptions {
   heartbeatMs: number;
@@ -237,14 +236,14 @@ export function streamRoute(app: FastifyInstance, flows: FlowQueryService, opts:
   const { registry, clock, heartbeatMs } = opts;
   const maxBuffered = opts.maxBufferedBytes ?? streamBufferDefault(registry.max);
   const stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-  app.get<{ Querystring: StreamQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/flows/stream',
     {
       schema: {
         summary: 'Follow new flow records (Server-Sent Events)',
         tags: ['flows'],
         querystring: streamQuerySchema,
-        response: { 200: { type: 'string', description: 'text/event-stream: `data: FlowRecord` events' }, 400: errorSchema, 503: errorSchema },
+        response: { 200: eventStreamSchema, 400: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {

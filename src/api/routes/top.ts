@@ -1,19 +1,17 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formatDuration, parseDuration } from '../../flow/duration.js';
-import { FilterError, hasKeyConditions, parseFlowFilter, type FlowFilterParams } from '../../flow/filter.js';
+import { FilterError, hasKeyConditions, parseFlowFilter } from '../../flow/filter.js';
 import type { TopQueryService } from '../queries.js';
-import type { TopDimension, TopMetric } from '../../flow/top-dimensions.js';
 import { BadRequestError } from '../errors.js';
-import { errorSchema, topAnswerSchema, topQuerySchema } from '../schemas.js';
-
-type TopQuerystring = FlowFilterParams & { by: TopDimension; metric: TopMetric; window: string; k: number };
+import { errorSchema, topAnswerSchema, topQuerySchema, type TopQuerystring } from '../schemas.js';
 
 /** Filtered queries computed at once by default; beyond, 503 (each is time-sliced, but they add up). */
 export const DEFAULT_MAX_FILTERED_TOP = 4;
 
 export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () => number, maxFiltered = DEFAULT_MAX_FILTERED_TOP): void {
   let filteredInFlight = 0;
-  app.get<{ Querystring: TopQuerystring }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/top',
     {
       schema: {
@@ -24,7 +22,7 @@ export function topRoute(app: FastifyInstance, top: TopQueryService, clock: () =
       },
     },
     async (request, reply) => {
-      const { by, metric, window, k, ...params } = request.query;
+      const { by, metric, window, k, ...params } = request.query as TopQuerystring;
       const windowMs = parseDuration(window);
       if (windowMs === undefined || windowMs <= 0) {
         throw new BadRequestError(`window: "${window}" is not a positive duration; use e.g. 30s, 5m, 1h`);
