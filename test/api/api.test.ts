@@ -82,6 +82,14 @@ describe('HTTP API', () => {
     }
     const names = doc.paths['/api/v1/top'].get.parameters.map((p: { name: string }) => p.name);
     expect(names).toEqual(expect.arrayContaining(['by', 'metric', 'window', 'k', 'src', 'since']));
+    for (const [route, item] of Object.entries(doc.paths as Record<string, { get: { responses: Record<string, { content?: Record<string, { schema?: object }> }> } }>)) {
+      expect(Object.keys(item.get.responses), route).toEqual(expect.arrayContaining(['200', '400']));
+      expect(item.get.responses['200'].content?.['application/json']?.schema, route).toBeDefined();
+    }
+    expect(doc.paths['/api/v1/status'].get.responses['200'].content['application/json'].schema.properties.relay.properties).toHaveProperty('scaleOut');
+    expect(doc.paths['/api/v1/flows'].get.parameters.find((p: { name: string }) => p.name === 'limit').schema).toMatchObject({ type: 'integer', default: 100 });
+    // parameters with a default are optional to the client
+    expect(doc.paths['/api/v1/top'].get.parameters.filter((p: { required?: boolean }) => p.required)).toEqual([]);
   });
 
   it('requires the bearer token when configured, except for health and docs', async () => {
@@ -107,6 +115,53 @@ describe('HTTP API', () => {
     const r = await app.inject('/api/v1/interfaces');
     expect(r.statusCode).toBe(500);
     expect(r.json()).toEqual({ error: 'internal', message: 'internal error; see the agent log' });
+  });
+
+  it("serves the agent's and a relay's status whole: the response schema drops none of their fields", async () => {
+    const t = await withTraffic();
+    const services = t.agent.services();
+    const agentStatus = services.status.status();
+    const readiness = services.status.readiness.bind(services.status);
+    const relayStatus = {
+      ...agentStatus,
+      role: 'relay' as const,
+      relay: {
+        redis: 'redis://redis.example:6379',
+        connected: true,
+        lastError: 'READONLY',
+        group: 'flowscope',
+        consumer: 'relay-a',
+        entries: 5,
+        replayed: 2,
+        recovered: 1,
+        badEntries: 1,
+        rejected: { attribution: 1 },
+        ignoredNodes: 1,
+        nodesKeyError: 'WRONGTYPE',
+        nodes: [
+          { node: 'n1', stream: 'flowscope:{n1}:flows', entries: 5, lastId: '1-0', lastRecordEnd: null, storeRecords: 5, interfaces: 1, rejected: { attribution: 1 }, readErrors: 1, lastError: 'WRONGTYPE' },
+        ],
+        scaleOut: {
+          id: 'relay-a',
+          url: null,
+          partitions: 8,
+          owned: [0, 1],
+          held: [0, 1, 2],
+          live: ['relay-a', 'relay-b'],
+          gained: 3,
+          lost: 1,
+          lastFanout: { peers: 1, missing: ['relay-b'], incomplete: [5] },
+          lastError: 'lease lost',
+        },
+      },
+    };
+    for (const status of [agentStatus, relayStatus]) {
+      services.status = { status: () => status, readiness };
+      app = await createApp({ services, version: 'x' });
+      expect((await app.inject('/api/v1/status')).json()).toEqual(JSON.parse(JSON.stringify(status)));
+      await app.close();
+      app = undefined;
+    }
   });
 });
 
