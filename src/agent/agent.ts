@@ -13,6 +13,7 @@ import { DEFAULT_EXPIRY, type ExpiryConfig } from '../engine/expiry.js';
 import type { FlowFilter } from '../flow/filter.js';
 import { FlowTable } from '../engine/flow-table.js';
 import { InterfaceAccounting, type InterfaceReport } from '../engine/interface-accounting.js';
+import { InterfaceHistory, type InterfaceHistoryConfig } from '../engine/interface-history.js';
 import type { AgentStatus, ApiServices, FlowQueryService, Readiness, StatusService, TopQueryService } from '../api/queries.js';
 import type { CgroupLabeler } from '../flow/record-batch.js';
 import { WorkloadCounters } from '../metrics/workload-counters.js';
@@ -43,6 +44,8 @@ export interface AgentOptions {
   keepAttached?: boolean;
   /** monotonic clock (ms) for the top-talkers buckets; default a real one, or `clock` when only that is given */
   monoClock?: () => number;
+  /** spans and bounds of the per-interface history (its resolution is the poll interval) */
+  history?: Partial<Omit<InterfaceHistoryConfig, 'pollIntervalMs'>>;
 }
 
 export class Agent implements FlowQueryService, TopQueryService, StatusService {
@@ -51,6 +54,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
   readonly store: RecordStore;
   readonly topWindows: TopWindows;
   readonly interfaceAccounting: InterfaceAccounting;
+  readonly interfaceHistory: InterfaceHistory;
   readonly collector: Collector;
   readonly metrics: AgentMetrics;
   readonly sinks: RecordSink[];
@@ -89,6 +93,8 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       partialDrains: () => this.collector.partialDrains,
       unconfirmedDrains: () => this.source.stats().pinned?.unconfirmedDrains ?? 0,
     }, options.labels && options.metricsWorkloads !== 0 ? new WorkloadCounters(options.metricsWorkloads ?? 20) : undefined, this.clock);
+    const pollIntervalMs = options.collector?.pollIntervalMs ?? DEFAULT_COLLECTOR.pollIntervalMs;
+    this.interfaceHistory = new InterfaceHistory({ ...options.history, pollIntervalMs });
     this.collector = new Collector({
       labels: options.labels,
       source,
@@ -100,7 +106,15 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       ifaceName: name,
       node: options.node,
       config: { ...DEFAULT_COLLECTOR, ...options.collector },
-      listener: this.metrics,
+      listener: {
+        pollDone: (report) => {
+          this.interfaceHistory.record(report.atMs, this.interfaceAccounting);
+          this.metrics.pollDone(report);
+        },
+        exported: (batch) => this.metrics.exported(batch),
+        pollFailed: () => this.metrics.pollFailed(),
+        sinkFailed: (sink) => this.metrics.sinkFailed(sink),
+      },
       clock: this.clock,
       mono,
     });
@@ -151,6 +165,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
       interfaces: { interfaces: (): InterfaceReport[] => this.interfaceAccounting.report() },
       status: this,
       metrics: { contentType: this.metrics.contentType, render: () => this.metrics.render() },
+      history: { node: this.options.node, history: this.interfaceHistory },
     };
   }
 

@@ -12,6 +12,7 @@ import { installBearerAuth } from './auth.js';
 import { BadRequestError, installErrorHandlers } from './errors.js';
 import { agentInfoRoutes } from './routes/agent-info.js';
 import { flowsRoute } from './routes/flows.js';
+import { historyRoute } from './routes/history.js';
 import { streamRoute } from './routes/stream.js';
 import { topRoute } from './routes/top.js';
 import { installHostCheck } from './hosts.js';
@@ -119,6 +120,7 @@ async function flowscopeApi(app: FastifyInstance, opts: ApiOptions): Promise<voi
   });
   topRoute(app, opts.services.top, clock, opts.maxFilteredTop);
   agentInfoRoutes(app, opts.services);
+  historyRoute(app, opts.services.history, clock);
 }
 
 export const api = fp(flowscopeApi, { name: 'flowscope-api', fastify: '5.x' });

@@ -5,6 +5,7 @@
  */
 import type { FlowFilter } from '../flow/filter.js';
 import type { InterfaceReport } from '../engine/interface-accounting.js';
+import type { InterfaceHistory } from '../engine/interface-history.js';
 import type { FlowRecord } from '../flow/record.js';
 import type { FlowPage } from '../engine/record-store.js';
 import type { SinkStatus } from '../engine/sink.js';
@@ -115,4 +116,12 @@ export interface ApiServices {
   status: StatusService;
   /** Prometheus text exposition and its content type */
   metrics: { contentType: string; render(): Promise<string> };
+  /** per-interface counts over the last 24 h (/api/v1/interfaces/history); an agent keeps them, a relay does not */
+  history?: InterfaceHistoryService;
+}
+
+/** The interface history an agent keeps, and its node's name. */
+export interface InterfaceHistoryService {
+  readonly node: string;
+  readonly history: InterfaceHistory;
 }

@@ -34,7 +34,13 @@ interface Sample {
   bytes: number;
 }
 
-class DirectionTotals {
+/** An interface's totals since attach in one direction. */
+export interface InterfaceTotals {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+class DirectionTotals implements InterfaceTotals {
   packets = 0;
   bytes = 0;
   otherPackets = 0;
@@ -139,6 +145,15 @@ export class InterfaceAccounting {
 
   private side(s: InterfaceState, direction: Direction): DirectionTotals {
     return direction === 'ingress' ? s.rx : s.tx;
+  }
+
+  /**
+   * Visits every interface's totals since attach, without allocating (the
+   * rate history reads them after every poll). An interface keeps its totals
+   * objects while it stays attached: other objects mean another attachment.
+   */
+  forEachTotals(visit: (ifindex: number, iface: string, rx: InterfaceTotals, tx: InterfaceTotals) => void): void {
+    for (const s of this.byIndex.values()) visit(s.ifindex, s.iface, s.rx, s.tx);
   }
 
   name(ifindex: number): string {

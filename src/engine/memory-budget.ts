@@ -10,6 +10,8 @@
  * - the two drain buffers: 2 × flow-map-size × 88 bytes;
  * - the record store: store-size × 90 bytes;
  * - the Redis sink's queue when Redis is configured: redis-buffer × 508 bytes;
+ * - the per-interface rate history, all its interface slots in use
+ *   (interface-history.ts): about 5 MiB at a 1 s poll;
  * - Node.js itself with its code, HTTP server and metrics (RUNTIME_BYTES).
  *
  * The flow table's slots are more than the flows it tracks: a poll can bring
@@ -26,6 +28,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { interfaceHistoryBytes } from './interface-history.js';
 
 /**
  * Resident bytes per flow-table slot under a random-source SYN flood: record
@@ -65,6 +68,8 @@ export interface MemoryBudget {
   drainBuffers: number;
   store: number;
   redisQueue: number;
+  /** the per-interface rate history at its largest */
+  interfaceHistory: number;
   runtime: number;
   /** slots a flood at the kernel map's rate holds whatever max-flows is: a top-talkers bucket's new flows and one drain's */
   floodSlots: number;
@@ -84,9 +89,10 @@ export function memoryBudget(input: MemoryBudgetInput): MemoryBudget {
   const drainBuffers = input.flowMapSize * DRAIN_BYTES_PER_ENTRY;
   const store = input.storeSize * BYTES_PER_STORED_RECORD;
   const redisQueue = input.redisBuffer * BYTES_PER_REDIS_RECORD;
+  const interfaceHistory = interfaceHistoryBytes(input.pollIntervalMs);
   const runtime = RUNTIME_BYTES;
   const floodSlots = input.flowMapSize * (Math.ceil(input.topBucketMs / input.pollIntervalMs) + 1);
-  const left = input.memoryLimit - kernelMaps - drainBuffers - store - redisQueue - runtime;
+  const left = input.memoryLimit - kernelMaps - drainBuffers - store - redisQueue - interfaceHistory - runtime;
   const slots = Math.floor(Math.max(0, left) / BYTES_PER_FLOW);
   const affordable = slots - input.flowMapSize;
   const fits = affordable >= MIN_BUDGET_FLOWS;
@@ -96,6 +102,7 @@ export function memoryBudget(input: MemoryBudgetInput): MemoryBudget {
     drainBuffers,
     store,
     redisQueue,
+    interfaceHistory,
     runtime,
     floodSlots,
     slots,

@@ -42,7 +42,7 @@ describe('memory budget', () => {
   it('gives max-flows what is left after the kernel maps, buffers, store and runtime, less one drain', () => {
     const b = memoryBudget(base);
     expect(b.kernelMaps).toBe(2 * 65_536 * (48 + 72 + 80));
-    const fixed = b.kernelMaps + b.drainBuffers + b.store + b.runtime;
+    const fixed = b.kernelMaps + b.drainBuffers + b.store + b.interfaceHistory + b.runtime;
     expect(b.slots).toBe(Math.floor((512 * MiB - fixed) / BYTES_PER_FLOW));
     expect(b.maxFlows).toBe(b.slots - 65_536);
     expect(b.floodSlots).toBe(11 * 65_536);
