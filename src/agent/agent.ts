@@ -21,7 +21,7 @@ import type { FlowRecord } from '../flow/record.js';
 import { RecordStore, type FlowPage } from '../engine/record-store.js';
 import type { RecordSink } from '../engine/sink.js';
 import { singleNode } from '../flow/tuple-reader.js';
-import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../engine/top/top-windows.js';
+import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery, type TopSeries } from '../engine/top/top-windows.js';
 
 export interface AgentOptions {
   node: string;
@@ -192,6 +192,10 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
 
   top(q: TopQuery): Promise<TopAnswer> {
     return this.topWindows.topSliced(q);
+  }
+
+  series(q: TopQuery): Promise<TopSeries> {
+    return this.topWindows.series(q);
   }
 
   readiness(): Readiness {

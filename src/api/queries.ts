@@ -9,7 +9,7 @@ import type { InterfaceHistory } from '../engine/interface-history.js';
 import type { FlowRecord } from '../flow/record.js';
 import type { FlowPage } from '../engine/record-store.js';
 import type { SinkStatus } from '../engine/sink.js';
-import type { TopAnswer, TopQuery } from '../engine/top/top-windows.js';
+import type { TopAnswer, TopQuery, TopSeries } from '../engine/top/top-windows.js';
 import type { StatusAnswer } from './schemas.js';
 
 export interface FlowQueryService {
@@ -36,6 +36,8 @@ export interface TopQueryService {
   readonly maxK: number;
   /** May answer later: a filtered query over many buckets is time-sliced (TopWindows.topSliced). */
   top(q: TopQuery): TopAnswer | Promise<TopAnswer>;
+  /** The window's top groups bucket by bucket; absent where it cannot be answered (a scaled-out relay). */
+  series?(q: TopQuery): Promise<TopSeries>;
 }
 
 export interface InterfaceQueryService {

@@ -173,15 +173,20 @@ export const topKeySchema = Type.Object(
     icmpType: Type.Optional(Type.Integer()),
     icmpCode: Type.Optional(Type.Integer()),
     node: Type.Optional(Type.String()),
+    cgroup: Type.Optional(Nullable(Type.String(), { description: 'by=cgroup: the cgroup v2 path; null: no local socket, or (with cgroupId) a cgroup whose path could not be read' })),
+    cgroupId: Type.Optional(Type.Integer()),
+    workload: Type.Optional(Nullable(Type.String(), { description: 'by=workload: the workload label; null: none or unknown' })),
   },
   { additionalProperties: false },
 );
 
 export const topEntrySchema = Type.Object({
   key: topKeySchema,
-  bytes: Type.Number(),
+  bytes: Type.Number({ description: 'exact when the answer is exact, else a lower bound' }),
   packets: Type.Number(),
   share: Type.Number(),
+  bytesMax: Type.Optional(Type.Number({ description: 'upper bound of the true bytes (equal to bytes when exact)' })),
+  packetsMax: Type.Optional(Type.Number({ description: 'upper bound of the true packets' })),
 });
 
 export const topAnswerSchema = Type.Object({
@@ -194,9 +199,23 @@ export const topAnswerSchema = Type.Object({
   totalBytes: Type.Optional(Type.Number()),
   totalPackets: Type.Optional(Type.Number()),
   exact: Type.Optional(Type.Boolean()),
+  unlistedBytesMax: Type.Optional(Type.Number({ description: 'the most bytes a group that is not listed can have' })),
+  unlistedPacketsMax: Type.Optional(Type.Number({ description: 'the most packets a group that is not listed can have' })),
   entries: Type.Array(topEntrySchema),
 });
 export type TopAnswerBody = Static<typeof topAnswerSchema>;
+
+export const topSeriesSchema = Type.Object({
+  by: Type.String(),
+  metric: Type.String(),
+  window: Type.String(),
+  bucketMs: Type.Integer({ description: 'width of a bucket' }),
+  times: Type.Array(dateTime, { description: 'start of each bucket, oldest first; the last may be the open bucket, counted up to the last poll' }),
+  entries: Type.Array(Type.Object({ key: topKeySchema, values: Type.Array(Type.Number(), { description: 'the metric per bucket' }) })),
+  other: Type.Array(Type.Number(), { description: "per bucket: the bucket's total minus the listed entries" }),
+  exact: Type.Boolean(),
+});
+export type TopSeriesBody = Static<typeof topSeriesSchema>;
 
 const directionCounters = Type.Object({
   packets: Type.Number(),

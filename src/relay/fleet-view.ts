@@ -20,7 +20,7 @@ import type { FlowQueryService, InterfaceQueryService, TopQueryService } from '.
 import type { FlowRecord } from '../flow/record.js';
 import { RecordBatch } from '../flow/record-batch.js';
 import { RecordStore, type FlowPage } from '../engine/record-store.js';
-import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery } from '../engine/top/top-windows.js';
+import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery, type TopSeries } from '../engine/top/top-windows.js';
 import type { DecodedEntry } from '../redis/entry-encoding.js';
 import { RelayFlowTable } from './relay-flow-table.js';
 import { FleetCgroupIds, NodeCgroupLabels } from './cgroup-labels.js';
@@ -256,6 +256,10 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
 
   top(q: TopQuery): Promise<TopAnswer> {
     return this.topWindows.topSliced(q);
+  }
+
+  series(q: TopQuery): Promise<TopSeries> {
+    return this.topWindows.series(q);
   }
 
   interfaces(): NodeInterfaceReport[] {

@@ -26,6 +26,7 @@ const ROUTES: Record<string, { path: string; public: boolean }> = {
   // until in the past: the stream ends after its replay, so inject() returns
   'GET /api/v1/flows/stream': { path: '/api/v1/flows/stream?since=1h&until=1s', public: false },
   'GET /api/v1/top': { path: '/api/v1/top', public: false },
+  'GET /api/v1/top/series': { path: '/api/v1/top/series', public: false },
   'GET /api/v1/interfaces': { path: '/api/v1/interfaces', public: false },
   'GET /api/v1/status': { path: '/api/v1/status', public: false },
   'GET /metrics': { path: '/metrics', public: false },
