@@ -15,6 +15,7 @@ case "$what" in
   redis) run redis node --expose-gc --import tsx bench/redis/redis.ts "$@" ;;
   restart) run restart npx tsx bench/restart/restart.ts "$@" ;;
   ip) run ip npx tsx bench/lib/ip.ts "$@" ;;
+  top-now) run top-now node --expose-gc --import tsx bench/service/top-now.ts "$@" ;;
   iperf) run iperf npx tsx bench/datapath/iperf.ts "$@" ;;
   all)
     run per-packet npx tsx bench/datapath/per-packet.ts

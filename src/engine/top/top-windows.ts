@@ -463,7 +463,8 @@ export class TopWindows {
       } else {
         let g = this.queryGroupers.get(dim);
         if (!g) this.queryGroupers.set(dim, (g = this.newGrouper(dim)));
-        g.reset(0);
+        // Pairs are about one per flow: sized up front, as a close does (growing a big index would hold the event loop).
+        g.reset(dim === 'pair' ? n : 0);
         for (let from = 0; from < n && version === this.openVersion; from += CLOSE_CHUNK) {
           g.addRange(this.touched, from, Math.min(n, from + CLOSE_CHUNK), this.openPackets, this.openBytes);
           await sliced?.check();
