@@ -2,8 +2,8 @@
  * Attribution through the real agent (issue 14): flows of processes in cgroup
  * v2 directories of their own carry the cgroup path and workload in
  * /api/v1/flows; the cgroup= and workload= filters select them exactly; flows
- * with no local socket carry none; /api/v1/top refuses the filters it cannot
- * apply yet.
+ * with no local socket carry none; /api/v1/top?by=cgroup ranks them, and
+ * /api/v1/top takes the same filters.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
@@ -95,8 +95,13 @@ describe.skipIf(skip)('attribution through the agent', () => {
     expect(await flows(`&cgroup=/${name('')}`)).toEqual([]);
     const bad = await fetch(`${agent.url}/api/v1/flows?cgroup=relative`);
     expect(bad.status).toBe(400);
-    const top = await fetch(`${agent.url}/api/v1/top?cgroup=/${name('a')}`);
-    expect(top.status).toBe(400);
-    expect(((await top.json()) as { message: string }).message).toMatch(/cgroup/);
+    interface Top { entries: { key: { cgroup?: string | null; workload?: string | null; dport?: number }; packets: number }[]; exact: boolean }
+    const top = (query: string) => agent!.get<Top>(`/api/v1/top?metric=packets&window=5m&iface=${pair.hostIf}&direction=ingress&proto=udp${query}`);
+    const byCgroup = await top('&by=cgroup');
+    expect(byCgroup.exact).toBe(true);
+    expect(byCgroup.entries.map((e) => [e.key.cgroup, e.packets])).toEqual([[`/${name('a')}`, 21], [`/${name('b')}`, 13], [null, 5]]);
+    expect((await top('&by=workload')).entries.map((e) => [e.key.workload, e.packets])).toEqual([[name('a'), 21], [name('b'), 13], [null, 5]]);
+    expect((await top(`&by=dport&cgroup=/${name('a')}`)).entries.map((e) => [e.key.dport, e.packets])).toEqual([[46001, 21]]);
+    expect((await top(`&by=dport&workload=${name('b')}`)).entries.map((e) => [e.key.dport, e.packets])).toEqual([[46002, 13]]);
   });
 });
