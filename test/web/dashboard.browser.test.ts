@@ -103,6 +103,37 @@ describe('dashboard against the fixture API (single node)', () => {
     expect(b.problems).toEqual([]);
   });
 
+  it('starts the rate charts with the agent\'s last five minutes, then adds live points after them', async () => {
+    const { page } = b;
+    await page.goto(`${api.url}/`);
+    await loaded(page);
+    await page.locator('#chart-bytes[data-history="loaded"]').waitFor({ timeout: 15_000 });
+    const read = () =>
+      page.evaluate(() => {
+        type Plot = { series: { label?: string }[]; data: (number | null)[][] };
+        const el = document.querySelector<HTMLElement>('#chart-bytes')!;
+        const u = (el as unknown as { uplot: Plot }).uplot;
+        const p = (document.querySelector('#chart-pkts') as unknown as { uplot: Plot }).uplot;
+        const col = (plot: Plot, label: string) => plot.data[plot.series.findIndex((x) => x.label === label)];
+        return { xs: u.data[0] as number[], bytes: col(u, 'eth0 rx'), pkts: col(p, 'eth0 rx'), points: Number(el.dataset.historyPoints) };
+      });
+    const first = await read();
+    // a fresh page shows the agent's history: five minutes of 1 s steps (the step in progress is not one)
+    expect(first.points).toBeGreaterThanOrEqual(298);
+    expect(first.xs.at(-1)! - first.xs[0]).toBeGreaterThanOrEqual(297);
+    // the fixture's eth0 receives 1200 packets and 1.2 MB every second: each step's count / step
+    for (let i = 0; i < first.points; i++) {
+      expect(first.bytes[i]).toBe(1.2e6);
+      expect(first.pkts[i]).toBe(1200);
+    }
+    // live points follow, newer than the history
+    await expect.poll(async () => (await read()).xs.at(-1)!, { timeout: 10_000 }).toBeGreaterThan(first.xs.at(-1)! + 1);
+    const later = await read();
+    for (let i = 1; i < later.xs.length; i++) expect(later.xs[i]).toBeGreaterThan(later.xs[i - 1]);
+    expect(later.xs.length).toBeLessThanOrEqual(300);
+    expect(b.problems).toEqual([]);
+  });
+
   it('a filter narrows the flow list; an invalid one is refused in place', async () => {
     const { page } = b;
     await page.fill('#filters input[name="ip"]', '192.168.0.0/16');
@@ -322,6 +353,9 @@ describe('dashboard against a relay-like API (several nodes)', () => {
     await expect.poll(() => page.locator('#filters select[name="node"]').inputValue()).toBe('node-b');
     await expect.poll(async () => new Set(await columnTexts(page, 2)).size).toBe(1);
     expect(new Set(await columnTexts(page, 2))).toEqual(new Set(['node-b']));
+    // a relay keeps no interface history: the page does not ask for it, the charts are live-only
+    expect(api.authSeen.filter((r) => r.path === '/api/v1/interfaces/history')).toEqual([]);
+    expect(await page.locator('#chart-bytes').getAttribute('data-history')).toBeNull();
     await page.waitForTimeout(1500);
     await screenshot(page, 'dashboard-fixture-relay');
     expect(b.problems).toEqual([]);

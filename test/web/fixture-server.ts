@@ -5,6 +5,10 @@
  * (dashboard.e2e.test.ts) uses the real agent instead.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { InterfaceDelta } from '../../src/datapath/types.js';
+import { historyRoute } from '../../src/api/routes/history.js';
+import { InterfaceAccounting } from '../../src/engine/interface-accounting.js';
+import { InterfaceHistory } from '../../src/engine/interface-history.js';
 import dashboard from '../../src/web/plugin.js';
 
 export interface FixtureRecord {
@@ -41,6 +45,8 @@ export interface FixtureOptions {
   overflowPackets?: number;
   /** interface counters and rates that do not move with time (exact assertions) */
   staticRates?: boolean;
+  /** seconds of interface history the agent has when the page loads (one node only: a relay has none); default 600 */
+  historySeconds?: number;
 }
 
 interface Tuple {
@@ -246,7 +252,40 @@ export class FixtureApi {
       },
     );
 
+    // The real history (engine and route), fed with the rates above second by second, up to now at each request.
+    const accounting = new InterfaceAccounting();
+    const history = new InterfaceHistory({ pollIntervalMs: 1000 });
+    for (const [i, iface] of ['eth0', 'eth1'].entries()) accounting.attach({ ifindex: i + 2, iface, mode: 'tc', tcMechanism: 'tcx' });
+    let recordedUntil = Math.floor(Date.now() / 1000) * 1000 - (opts.historySeconds ?? 600) * 1000;
+    const catchUp = async () => {
+      for (const now = Date.now(); recordedUntil + 1000 <= now; ) {
+        recordedUntil += 1000;
+        accounting.apply(this.historyDeltas(recordedUntil), recordedUntil);
+        history.record(recordedUntil, accounting);
+      }
+    };
+    app.addHook('onRequest', async (req) => {
+      if (req.url.startsWith('/api/v1/interfaces/history')) await catchUp();
+    });
+    historyRoute(app, this.nodes.length === 1 ? { node: this.nodes[0], history } : undefined, Date.now);
+
     void app.register(dashboard, opts.assetsRoot ? { root: opts.assetsRoot } : {});
+  }
+
+  /** One second of the interface rates served by /api/v1/interfaces, at time t, as the kernel's deltas. */
+  private historyDeltas(t: number): InterfaceDelta[] {
+    const s = this.opts.staticRates ? 0 : (t - this.t0) / 1000;
+    const out: InterfaceDelta[] = [];
+    for (const i of [0, 1]) {
+      const k = i === 0 ? 1 : 0.25;
+      const wobble = 1 + 0.2 * Math.sin(s / 3 + i);
+      const rx = { packets: Math.round(1200 * k * wobble), bytes: Math.round((9.6e6 / 8) * k * wobble) };
+      const tx = { packets: Math.round(800 * k * wobble), bytes: Math.round((4.8e6 / 8) * k * wobble) };
+      for (const [direction, d] of [['ingress', rx], ['egress', tx]] as const) {
+        out.push({ ifindex: i + 2, direction, ...d, otherPackets: 0, otherBytes: 0, overflowPackets: 0, overflowBytes: 0 });
+      }
+    }
+    return out;
   }
 
   /** Adds one record (from the tuple table, round robin) and streams it. */

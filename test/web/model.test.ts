@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowRecordKey, normalizeFlow, normalizeInterfaces, normalizeStatus, normalizeTop } from '../../src/web/client/model.js';
+import { flowRecordKey, normalizeFlow, normalizeHistory, normalizeInterfaces, normalizeStatus, normalizeTop } from '../../src/web/client/model.js';
 
 describe('status', () => {
   it('reads an agent status', () => {
@@ -70,5 +70,25 @@ describe('top and flows', () => {
     expect(flowRecordKey(r)).toBe('n|eth0|egress|fd00::1|1|fd00::2|2|udp||s|e');
     expect(normalizeFlow({ iface: 'x' })).toBeUndefined();
     expect(normalizeFlow('x')).toBeUndefined();
+  });
+});
+
+describe('interface history', () => {
+  it('turns counts per step into rates at the end of each step', () => {
+    const h = normalizeHistory({
+      node: 'n1', stepMs: 2000, from: 0, to: 6000,
+      interfaces: [{ iface: 'eth0', ifindex: 2, t: [2000, 4000], rxPackets: [10, 4], rxBytes: [1000, 500], txPackets: [2, 0], txBytes: [120, 0] }],
+    });
+    expect(h.stepMs).toBe(2000);
+    expect(h.series).toEqual([{ id: 'eth0', t: [4, 6], rxPps: [5, 2], rxBps: [4000, 2000], txPps: [1, 0], txBps: [480, 0] }]);
+  });
+  it('names a series by node where the answer has one per series', () => {
+    const h = normalizeHistory({ stepMs: 1000, interfaces: [{ node: 'a', iface: 'eth0', t: [0], rxPackets: [1], rxBytes: [1], txPackets: [1], txBytes: [1] }] });
+    expect(h.series[0].id).toBe('a/eth0');
+  });
+  it('leaves out series with columns of other lengths, and survives garbage', () => {
+    const h = normalizeHistory({ stepMs: 1000, interfaces: [{ iface: 'eth0', t: [0, 1000], rxPackets: [1], rxBytes: [1, 2], txPackets: [1, 2], txBytes: [1, 2] }, 'x'] });
+    expect(h.series).toEqual([]);
+    for (const g of [null, 42, { stepMs: 0, interfaces: [] }, { stepMs: 1000, interfaces: 'x' }]) expect(normalizeHistory(g).series).toEqual([]);
   });
 });

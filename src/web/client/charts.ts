@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
- * Live rate charts (uPlot): one series per interface and direction, the last
- * five minutes, one point per poll of /api/v1/interfaces.
+ * Rate charts (uPlot): one series per interface and direction, the last five
+ * minutes: the agent's history at page load, then one point per poll of
+ * /api/v1/interfaces.
  */
 import uPlot from 'uplot';
 
@@ -31,6 +32,32 @@ export class History {
       for (const arr of this.values.values()) arr.splice(0, cut);
     }
     // series that have been empty for the whole window go away
+    for (const [id, arr] of this.values) if (arr.every((v) => v === null)) this.values.delete(id);
+  }
+
+  /**
+   * Adds points older than those held (a history read while live points
+   * arrive), oldest first; the ones not older than the first held are left
+   * out. Values by series id, aligned with `times`.
+   */
+  prepend(times: number[], values: Map<string, (number | null)[]>): void {
+    const first = this.times.length ? this.times[0] : Infinity;
+    let n = 0;
+    while (n < times.length && times[n] < first) n++;
+    if (n === 0) return;
+    const held = this.times.length;
+    const nulls = (k: number) => new Array<number | null>(k).fill(null);
+    const merged = new Map<string, (number | null)[]>();
+    for (const id of new Set([...values.keys(), ...this.values.keys()])) {
+      merged.set(id, [...(values.get(id)?.slice(0, n) ?? nulls(n)), ...(this.values.get(id) ?? nulls(held))]);
+    }
+    this.times = [...times.slice(0, n), ...this.times];
+    this.values = merged;
+    const cut = this.times.length - this.maxPoints;
+    if (cut > 0) {
+      this.times.splice(0, cut);
+      for (const arr of this.values.values()) arr.splice(0, cut);
+    }
     for (const [id, arr] of this.values) if (arr.every((v) => v === null)) this.values.delete(id);
   }
 

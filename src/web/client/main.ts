@@ -9,17 +9,20 @@ import { toast } from './dom.js';
 import { installKeyboard } from './keyboard.js';
 import { kick, pollers, startPollers } from './pollers.js';
 import { hashToState, stateToHash } from './query.js';
-import { state } from './state.js';
+import { multiNode, state } from './state.js';
 import { installTheme } from './theme.js';
 import { installTokenDialog, syncTokenBtn } from './token.js';
 import { fillForm, installFilterBar } from './views/filters.js';
 import { installFlowControls, restartFlows } from './views/flows.js';
-import { addInterfacesPoller, applyUnit, installUnitSwitch } from './views/interfaces.js';
+import { addInterfacesPoller, applyUnit, installUnitSwitch, loadRateHistory } from './views/interfaces.js';
 import { addStatusPoller } from './views/status.js';
 import { addTopPoller, installTopControls, showTopQuery } from './views/top.js';
 
 function start(): void {
-  addStatusPoller();
+  // an agent keeps its interfaces' history (a relay does not): the charts start with it
+  addStatusPoller(() => {
+    if (!multiNode()) void loadRateHistory();
+  });
   addInterfacesPoller();
   const topPoller = addTopPoller();
 

@@ -317,6 +317,50 @@ export function normalizeTop(body: unknown): TopAnswer {
   };
 }
 
+/** One interface's rates over its history steps, as the charts draw them. */
+export interface RateSeries {
+  /** as IfaceInfo.id: "node/iface" on a relay, the name otherwise */
+  id: string;
+  /** end of each step, epoch seconds (a live point is drawn when its rate was read) */
+  t: number[];
+  /** bits per second */
+  rxBps: number[];
+  txBps: number[];
+  /** packets per second */
+  rxPps: number[];
+  txPps: number[];
+}
+
+/**
+ * /api/v1/interfaces/history: counts per step, turned into rates (count /
+ * step). A series whose columns disagree in length is left out.
+ */
+export function normalizeHistory(body: unknown): { stepMs: number; series: RateSeries[] } {
+  const o = isObj(body) ? body : {};
+  const stepMs = num(o.stepMs) ?? 0;
+  const series: RateSeries[] = [];
+  if (stepMs <= 0 || !Array.isArray(o.interfaces)) return { stepMs, series };
+  const perSecond = 1000 / stepMs;
+  for (const e of o.interfaces) {
+    if (!isObj(e)) continue;
+    const iface = str(e.iface);
+    const cols = [e.t, e.rxPackets, e.rxBytes, e.txPackets, e.txBytes];
+    if (!iface || !cols.every((c) => Array.isArray(c) && c.length === (e.t as unknown[]).length)) continue;
+    const [t, rxPackets, rxBytes, txPackets, txBytes] = cols.map((c) => (c as unknown[]).map((v) => num(v) ?? 0));
+    // per series on a server of several nodes, as /api/v1/interfaces has it; an agent's ids are the names
+    const node = str(e.node);
+    series.push({
+      id: node ? `${node}/${iface}` : iface,
+      t: t.map((start) => (start + stepMs) / 1000),
+      rxBps: rxBytes.map((b) => b * 8 * perSecond),
+      txBps: txBytes.map((b) => b * 8 * perSecond),
+      rxPps: rxPackets.map((p) => p * perSecond),
+      txPps: txPackets.map((p) => p * perSecond),
+    });
+  }
+  return { stepMs, series };
+}
+
 /** A flow record from JSON, or undefined when it lacks the fields a row needs. */
 export function normalizeFlow(v: unknown): FlowRecord | undefined {
   if (!isObj(v)) return undefined;

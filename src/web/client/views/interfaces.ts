@@ -1,10 +1,10 @@
 /// <reference lib="dom" />
 /** Interface rates: the throughput and packet-rate charts, the interfaces table, the receive/transmit tiles. */
-import { getJson } from '../api.js';
+import { ApiError, getJson } from '../api.js';
 import { PALETTE, RateChart, type SeriesDef } from '../charts.js';
 import { $, h, numCell, tile } from '../dom.js';
 import { exact, formatBitRate, formatByteRate, formatBytes, formatCount, formatPps } from '../format.js';
-import { type IfaceInfo, normalizeInterfaces } from '../model.js';
+import { type IfaceInfo, normalizeHistory, normalizeInterfaces } from '../model.js';
 import { addPoller, type Poller } from '../pollers.js';
 import { HISTORY_POINTS, POLL_IFACES_MS, markFirstData, rateHistory, state } from '../state.js';
 import { syncIfaceOptions } from './filters.js';
@@ -62,7 +62,7 @@ export function renderCharts(): void {
 export function renderIfaces(): void {
   const tb = $('#ifaces tbody');
   const list = state.ifaces;
-  if (!rateHistory.bytes.times.length) return; // nothing received yet: keep "Waiting for data…"
+  if (!ifacesReceived) return; // keep "Waiting for data…"
   if (!list.length) {
     tb.replaceChildren(h('tr', { class: 'empty' }, h('td', { colspan: 12 }, 'No interfaces reported.')));
     return;
@@ -110,9 +110,12 @@ export function installUnitSwitch(): void {
   }
 }
 
+let ifacesReceived = false;
+
 export function addInterfacesPoller(): Poller {
   return addPoller('interfaces', POLL_IFACES_MS, async (signal) => {
     state.ifaces = normalizeInterfaces(await getJson('api/v1/interfaces', signal));
+    ifacesReceived = true;
     const t = Date.now() / 1000;
     const b = new Map<string, number>();
     const p = new Map<string, number>();
@@ -129,4 +132,62 @@ export function addInterfacesPoller(): Poller {
     syncIfaceOptions();
     markFirstData();
   });
+}
+
+/** idle: to be asked (again after a 401 or a network error); done: drawn, or the server has none */
+let historyState: 'idle' | 'loading' | 'done' = 'idle';
+
+/**
+ * Fills the charts with the agent's history of the last CHART_SECONDS
+ * (/api/v1/interfaces/history) so that they do not start empty: points older
+ * than the live ones already drawn. Asked once the status says the server is
+ * an agent (a relay keeps none); an older agent without the route (404)
+ * leaves the charts live-only. The charts' elements say what happened in
+ * data-history ("loaded", "unavailable") and data-history-points.
+ */
+export async function loadRateHistory(): Promise<void> {
+  if (historyState !== 'idle') return;
+  historyState = 'loading';
+  let body: unknown;
+  try {
+    body = await getJson(`api/v1/interfaces/history?window=${CHART_SECONDS}s`);
+  } catch (e) {
+    // errors the pollers meet too are shown by them; a 401 is asked again once a token is saved
+    const none = e instanceof ApiError && (e.status === 404 || e.status === 501);
+    historyState = none ? 'done' : 'idle';
+    if (none) markHistory('unavailable', 0);
+    return;
+  }
+  historyState = 'done';
+  const { series } = normalizeHistory(body);
+  const times = [...new Set(series.flatMap((s) => s.t))].sort((a, b) => a - b);
+  const at = new Map(times.map((t, i) => [t, i]));
+  const bits = new Map<string, (number | null)[]>();
+  const packets = new Map<string, (number | null)[]>();
+  const column = (m: Map<string, (number | null)[]>, id: string) => {
+    let c = m.get(id);
+    if (!c) m.set(id, (c = new Array<number | null>(times.length).fill(null)));
+    return c;
+  };
+  for (const s of series) {
+    s.t.forEach((t, i) => {
+      const k = at.get(t)!;
+      column(bits, `${s.id}:rx`)[k] = s.rxBps[i];
+      column(bits, `${s.id}:tx`)[k] = s.txBps[i];
+      column(packets, `${s.id}:rx`)[k] = s.rxPps[i];
+      column(packets, `${s.id}:tx`)[k] = s.txPps[i];
+    });
+  }
+  const before = rateHistory.bytes.times.length;
+  rateHistory.bytes.prepend(times, bits);
+  rateHistory.pkts.prepend(times, packets);
+  markHistory('loaded', rateHistory.bytes.times.length - before);
+  renderCharts();
+}
+
+function markHistory(how: 'loaded' | 'unavailable', points: number): void {
+  for (const el of [$('#chart-bytes'), $('#chart-pkts')]) {
+    el.dataset.history = how;
+    el.dataset.historyPoints = String(points);
+  }
 }

@@ -158,10 +158,12 @@ export function renderStatus(): void {
   renderAlerts();
 }
 
-export function addStatusPoller(): Poller {
+/** onStatus: after each status is drawn */
+export function addStatusPoller(onStatus: () => void): Poller {
   return addPoller('status', POLL_STATUS_MS, async (signal) => {
     state.status = normalizeStatus(await getJson('api/v1/status', signal));
     renderStatus();
     markFirstData();
+    onStatus();
   });
 }
