@@ -566,6 +566,7 @@ export class TopWindows {
       (this.answerIds.get(answer) ?? []).forEach((id, i) => listed.set(id, i));
       const values = answer.entries.map(() => new Array<number>(buckets.length).fill(0));
       const other: number[] = [];
+      const verdicts = new Map<GroupKey, boolean>();
       for (let b = 0; b < buckets.length; b++) {
         let listedSum = 0;
         const total = this.visitBucket(q, buckets[b], (id, _key, packets, bytes) => {
@@ -574,7 +575,7 @@ export class TopWindows {
           const v = q.metric === 'bytes' ? bytes : packets;
           values[i][b] += v;
           listedSum += v;
-        });
+        }, verdicts);
         other.push((q.metric === 'bytes' ? total.bytes : total.packets) - listedSum);
         await slicer.check();
       }
@@ -633,12 +634,13 @@ export class TopWindows {
       const buckets = await this.bucketsOf(span, q, slicer);
       const merged = new Merge();
       const filtered = hasKeyConditions(q.filter);
+      const verdicts = new Map<GroupKey, boolean>();
       let visited = 0;
       for (const b of buckets) {
         const total = this.visitBucket(q, b, (id, key, packets, bytes, exact) => {
           merged.add(id, key, packets, bytes, exact);
           visited++;
-        });
+        }, verdicts);
         merged.addTotals(total.packets, total.bytes);
         const s = b.dim(filtered ? 'flow' : q.by);
         // A group of the asked dimension is at most the largest dropped one; regrouped from flows, it may be all that was dropped.
@@ -674,6 +676,8 @@ export class TopWindows {
    */
   private visitBucket(
     q: TopQuery, b: BucketView, visit: (id: string, key: GroupKeyFields, packets: number, bytes: number, exact: boolean) => void,
+    /** the filter's verdict per flow key, shared by the buckets of one query (a key is in many buckets) */
+    verdicts: Map<GroupKey, boolean>,
   ): { packets: number; bytes: number } {
     if (!hasKeyConditions(q.filter)) {
       const s = b.dim(q.by);
@@ -685,7 +689,9 @@ export class TopWindows {
     let bytes = 0;
     for (let j = 0; j < s.keys.length; j++) {
       const gk = s.keys[j];
-      if (!matchesFlow(q.filter, gk.flow!)) continue;
+      let ok = verdicts.get(gk);
+      if (ok === undefined) verdicts.set(gk, (ok = matchesFlow(q.filter, gk.flow!)));
+      if (!ok) continue;
       packets += s.packets[j];
       bytes += s.bytes[j];
       const { id, key } = q.by === 'flow' ? gk : groupKeyOf(q.by, gk.flow!);
