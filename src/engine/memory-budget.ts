@@ -35,7 +35,10 @@ import { interfaceHistoryBytes } from './interface-history.js';
  * (128), index, interned address, top-talkers columns and close scratch, V8
  * heap slack. Measured: about 430 B per slot (test/e2e/flood.test.ts, 45 s of
  * hping3 --rand-source: RSS 402 MiB at 732,160 slots, 90 MiB idle); 512 keeps
- * a margin for heap growth and other CPU counts.
+ * a margin for heap growth and other CPU counts. Since top talkers answer up
+ * to the last poll, a query may add scratch of its own for the open bucket
+ * (about 50 B per slot at worst, by=pair) and the open bucket keeps each
+ * flow's cgroup id (8 B): still inside the margin.
  */
 export const BYTES_PER_FLOW = 512;
 /** Node.js, the agent's code, fastify, prom-client and GC headroom, idle. */
