@@ -314,7 +314,7 @@ describe('dashboard against the fixture API (single node)', () => {
     expect(summary.requests).toBe(3); // the page, one script, one stylesheet
     mkdirSync(ARTIFACTS, { recursive: true });
     writeFileSync(join(ARTIFACTS, 'dashboard-perf-fixture.json'), JSON.stringify({ summary, runs }, null, 2) + '\n');
-  });
+  }, 150_000); // five browser launches: about 50 s on an idle 2-core machine, more when it is shared
 });
 
 describe('dashboard against a relay-like API (several nodes)', () => {
@@ -359,6 +359,88 @@ describe('dashboard against a relay-like API (several nodes)', () => {
     await page.waitForTimeout(1500);
     await screenshot(page, 'dashboard-fixture-relay');
     expect(b.problems).toEqual([]);
+  });
+});
+
+describe('top talkers over time', () => {
+  let api: FixtureApi;
+  let b: Browser;
+  beforeAll(async () => {
+    api = new FixtureApi({ assetsRoot: assets });
+    await api.start();
+    b = await launch();
+  });
+  afterAll(async () => {
+    await b?.close();
+    await api?.stop();
+  });
+
+  it('draws the window\'s top talkers over time: stacked rates per bucket, the rest as other', async () => {
+    const { page } = b;
+    // traffic in three buckets of the window
+    const now = Date.now();
+    for (const [ago, n] of [[35_000, 6], [22_000, 12], [12_000, 3]] as const) {
+      const end = new Date(now - ago).toISOString();
+      for (let i = 0; i < n; i++) api.emit({ end, start: new Date(now - ago - 1000).toISOString() });
+    }
+    await page.goto(`${api.url}/`);
+    await loaded(page);
+    await page.locator('#chart-top[data-buckets]').waitFor({ timeout: 15_000 });
+    const shown = await page.evaluate(() => {
+      const u = (document.querySelector('#chart-top') as unknown as { uplot: { series: { label?: string }[]; data: number[][] } }).uplot;
+      // the plot holds running sums (stacked): each series' own values are the differences
+      const own = u.data.slice(1).map((col, i) => col.map((v, j) => v - (i === 0 ? 0 : u.data[i][j])));
+      return { labels: u.series.slice(1).map((x) => x.label), xs: u.data[0], own };
+    });
+    const answer = (await (await fetch(`${api.url}/api/v1/top/series?by=src&metric=bytes&window=1m&k=5`)).json()) as {
+      bucketMs: number; times: string[]; entries: { key: { src: string }; values: number[] }[]; other: number[];
+    };
+    expect(shown.labels).toEqual([...answer.entries.map((e) => e.key.src), 'other']);
+    // every whole bucket the chart and the API both hold: its count / 10 s, at the bucket's end
+    let compared = 0;
+    answer.times.slice(0, -1).forEach((iso, j) => {
+      const k = shown.xs.indexOf((Date.parse(iso) + answer.bucketMs) / 1000);
+      if (k < 0 || k === shown.xs.length - 1) return;
+      answer.entries.forEach((e, i) => expect(shown.own[i][k]).toBeCloseTo(e.values[j] / 10, 6));
+      expect(shown.own.at(-1)![k]).toBeCloseTo(answer.other[j] / 10, 6);
+      compared++;
+    });
+    expect(compared).toBeGreaterThanOrEqual(3);
+    expect(shown.own.flat().some((v) => v > 0)).toBe(true);
+    // the open bucket is drawn up to the last poll, not after now
+    expect(shown.xs.at(-1)!).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(await page.locator('#top-chart-note').isHidden()).toBe(true);
+    expect(b.problems).toEqual([]);
+  });
+});
+
+describe('dashboard against an agent without /api/v1/top/series', () => {
+  let api: FixtureApi;
+  let b: Browser;
+  beforeAll(async () => {
+    api = new FixtureApi({ assetsRoot: assets, topSeries: false });
+    await api.start();
+    b = await launch();
+  });
+  afterAll(async () => {
+    await b?.close();
+    await api?.stop();
+  });
+
+  it('hides the chart of top talkers over time, says why, and stops asking', async () => {
+    const { page } = b;
+    await page.goto(`${api.url}/`);
+    await loaded(page);
+    await expect.poll(() => page.locator('#top-chart-note').textContent()).toMatch(/not shown: this server has no \/api\/v1\/top\/series/);
+    expect(await page.locator('#chart-top').isHidden()).toBe(true);
+    const asked = () => api.authSeen.filter((r) => r.path === '/api/v1/top/series').length;
+    const n = asked();
+    await page.waitForTimeout(7000); // two more polls of the table
+    expect(asked()).toBe(n);
+    expect(await page.locator('#top tbody .keybtn').count()).toBeGreaterThan(0);
+    // the one 404 in the console is the route's answer
+    expect(b.problems.filter((p) => !p.includes('404'))).toEqual([]);
+    expect(b.problems.length).toBeLessThanOrEqual(1);
   });
 });
 

@@ -9,6 +9,7 @@ import type { InterfaceDelta } from '../../src/datapath/types.js';
 import { historyRoute } from '../../src/api/routes/history.js';
 import { InterfaceAccounting } from '../../src/engine/interface-accounting.js';
 import { InterfaceHistory } from '../../src/engine/interface-history.js';
+import { parseDuration } from '../../src/flow/duration.js';
 import dashboard from '../../src/web/plugin.js';
 
 export interface FixtureRecord {
@@ -47,6 +48,8 @@ export interface FixtureOptions {
   staticRates?: boolean;
   /** seconds of interface history the agent has when the page loads (one node only: a relay has none); default 600 */
   historySeconds?: number;
+  /** false: no /api/v1/top/series (an agent from before it) */
+  topSeries?: boolean;
 }
 
 interface Tuple {
@@ -206,51 +209,75 @@ export class FixtureApi {
       req.raw.on('close', () => this.listeners.delete(l));
     });
 
-    app.get<{ Querystring: Query & { by?: string; metric?: string; window?: string; k?: string } }>(
-      '/api/v1/top',
-      {
-        schema: {
-          querystring: {
-            type: 'object',
-            properties: {
-              ...filterProps,
-              by: { type: 'string', enum: ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] },
-              metric: { type: 'string', enum: ['bytes', 'packets'] },
-              window: { type: 'string', pattern: '^\\d+(ms|s|m|h|d)$' },
-              k: { type: 'integer', minimum: 1, maximum: 1000 },
-            },
-            additionalProperties: false,
-          },
+    type TopQ = Query & { by?: string; metric?: string; window?: string; k?: string };
+    const topSchema = {
+      querystring: {
+        type: 'object',
+        properties: {
+          ...filterProps,
+          by: { type: 'string', enum: ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] },
+          metric: { type: 'string', enum: ['bytes', 'packets'] },
+          window: { type: 'string', pattern: '^\\d+(ms|s|m|h|d)$' },
+          k: { type: 'integer', minimum: 1, maximum: 1000 },
         },
+        additionalProperties: false,
       },
-      async (req) => {
-        const q = req.query;
-        const by = q.by ?? 'src';
-        const metric = (q.metric ?? 'bytes') as 'bytes' | 'packets';
-        const fields: Record<string, string[]> = {
-          src: ['src'], dst: ['dst'], pair: ['src', 'dst'], flow: ['iface', 'direction', 'src', 'dst', 'proto', 'sport', 'dport'],
-          sport: ['sport'], dport: ['dport'], proto: ['proto'], iface: this.nodes.length > 1 ? ['node', 'iface'] : ['iface'], node: ['node'],
-        };
-        const groups = new Map<string, { key: Record<string, unknown>; bytes: number; packets: number }>();
-        let total = 0;
-        for (const r of this.records) {
-          if (!matches(r, q)) continue;
-          const key: Record<string, unknown> = {};
-          for (const f of fields[by]) key[f] = (r as unknown as Record<string, unknown>)[f];
-          const id = JSON.stringify(key);
-          const g = groups.get(id) ?? { key, bytes: 0, packets: 0 };
-          g.bytes += r.bytes;
-          g.packets += r.packets;
-          groups.set(id, g);
-          total += r[metric];
-        }
-        const entries = [...groups.values()]
-          .sort((a, b) => b[metric] - a[metric])
-          .slice(0, Number(q.k ?? 10))
-          .map((g) => ({ ...g, share: total ? g[metric] / total : 0 }));
-        return { by, metric, window: q.window ?? '1m', entries };
-      },
-    );
+    };
+    const fields: Record<string, string[]> = {
+      src: ['src'], dst: ['dst'], pair: ['src', 'dst'], flow: ['iface', 'direction', 'src', 'dst', 'proto', 'sport', 'dport'],
+      sport: ['sport'], dport: ['dport'], proto: ['proto'], iface: this.nodes.length > 1 ? ['node', 'iface'] : ['iface'], node: ['node'],
+    };
+    /** the k largest groups of the records, by the metric */
+    const largest = (records: FixtureRecord[], by: string, metric: 'bytes' | 'packets', k: number) => {
+      const groups = new Map<string, { id: string; key: Record<string, unknown>; bytes: number; packets: number }>();
+      let total = 0;
+      for (const r of records) {
+        const key: Record<string, unknown> = {};
+        for (const f of fields[by]) key[f] = (r as unknown as Record<string, unknown>)[f];
+        const id = JSON.stringify(key);
+        const g = groups.get(id) ?? { id, key, bytes: 0, packets: 0 };
+        g.bytes += r.bytes;
+        g.packets += r.packets;
+        groups.set(id, g);
+        total += r[metric];
+      }
+      return { total, top: [...groups.values()].sort((a, b) => b[metric] - a[metric]).slice(0, k) };
+    };
+
+    app.get<{ Querystring: TopQ }>('/api/v1/top', { schema: topSchema }, async (req) => {
+      const q = req.query;
+      const by = q.by ?? 'src';
+      const metric = (q.metric ?? 'bytes') as 'bytes' | 'packets';
+      const { total, top } = largest(this.records.filter((r) => matches(r, q)), by, metric, Number(q.k ?? 10));
+      const entries = top.map(({ key, bytes, packets }) => ({ key, bytes, packets, share: total ? (metric === 'bytes' ? bytes : packets) / total : 0 }));
+      return { by, metric, window: q.window ?? '1m', to: new Date().toISOString(), entries };
+    });
+
+    // 10 s buckets by record end, the last one open; the window's k largest groups bucket by bucket
+    if (opts.topSeries !== false) app.get<{ Querystring: TopQ }>('/api/v1/top/series', { schema: topSchema }, async (req) => {
+      const q = req.query;
+      const by = q.by ?? 'src';
+      const metric = (q.metric ?? 'bytes') as 'bytes' | 'packets';
+      const bucketMs = 10_000;
+      const now = Date.now();
+      const first = Math.floor((now - (parseDuration(q.window ?? '1m') ?? 60_000)) / bucketMs) * bucketMs;
+      const times: number[] = [];
+      for (let t = first; t <= now; t += bucketMs) times.push(t);
+      const inWindow = this.records.filter((r) => matches(r, q) && Date.parse(r.end) >= first);
+      const { top } = largest(inWindow, by, metric, Number(q.k ?? 10));
+      const entries = top.map((g) => ({ key: g.key, values: times.map(() => 0) }));
+      const other = times.map(() => 0);
+      for (const r of inWindow) {
+        // a record a few ms ahead of the clock (emit() keeps ends distinct) is in the open bucket
+        const b = Math.min(times.length - 1, Math.floor((Date.parse(r.end) - first) / bucketMs));
+        const key: Record<string, unknown> = {};
+        for (const f of fields[by]) key[f] = (r as unknown as Record<string, unknown>)[f];
+        const i = top.findIndex((g) => g.id === JSON.stringify(key));
+        if (i >= 0) entries[i].values[b] += r[metric];
+        else other[b] += r[metric];
+      }
+      return { by, metric, window: q.window ?? '1m', bucketMs, times: times.map((t) => new Date(t).toISOString()), entries, other, exact: true };
+    });
 
     // The real history (engine and route), fed with the rates above second by second, up to now at each request.
     const accounting = new InterfaceAccounting();

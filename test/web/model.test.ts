@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowRecordKey, normalizeFlow, normalizeHistory, normalizeInterfaces, normalizeStatus, normalizeTop } from '../../src/web/client/model.js';
+import { flowRecordKey, normalizeFlow, normalizeHistory, normalizeInterfaces, normalizeStatus, normalizeTop, normalizeTopSeries } from '../../src/web/client/model.js';
 
 describe('status', () => {
   it('reads an agent status', () => {
@@ -90,5 +90,30 @@ describe('interface history', () => {
     const h = normalizeHistory({ stepMs: 1000, interfaces: [{ iface: 'eth0', t: [0, 1000], rxPackets: [1], rxBytes: [1, 2], txPackets: [1, 2], txBytes: [1, 2] }, 'x'] });
     expect(h.series).toEqual([]);
     for (const g of [null, 42, { stepMs: 0, interfaces: [] }, { stepMs: 1000, interfaces: 'x' }]) expect(normalizeHistory(g).series).toEqual([]);
+  });
+});
+
+describe('top talkers over time', () => {
+  it('reads bucket starts as epoch ms and the values per bucket', () => {
+    const s = normalizeTopSeries({
+      by: 'src', metric: 'bytes', window: '1m', bucketMs: 10000, exact: true,
+      times: ['2024-05-01T12:00:00.000Z', '2024-05-01T12:00:10.000Z'],
+      entries: [{ key: { src: '10.0.0.2' }, values: [1200, 0] }, { key: { src: 'x' }, values: [1] }],
+      other: [300, 20],
+    });
+    expect(s).toEqual({
+      by: 'src', metric: 'bytes', bucketMs: 10000, exact: true,
+      times: [Date.UTC(2024, 4, 1, 12, 0, 0), Date.UTC(2024, 4, 1, 12, 0, 10)],
+      entries: [{ key: { src: '10.0.0.2' }, values: [1200, 0] }], // the entry with one value for two buckets is left out
+      other: [300, 20],
+    });
+  });
+  it('survives garbage', () => {
+    for (const g of [null, 'x', { times: ['not a time'], entries: [{ values: [1] }] }, { times: 3 }]) {
+      const s = normalizeTopSeries(g);
+      expect(s.times).toEqual([]);
+      expect(s.entries).toEqual([]);
+    }
+    expect(normalizeTopSeries({ times: ['2024-05-01T12:00:00Z'], entries: [] }).other).toEqual([0]);
   });
 });

@@ -66,32 +66,35 @@ export class History {
   }
 }
 
+/** uPlot's options but the size, which the container gives */
+type PlotOptions = Omit<uPlot.Options, 'width' | 'height'>;
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-export class RateChart {
-  private plot: uPlot | undefined;
-  private ids: string[] = [];
-  private signature = '';
-  private ro: ResizeObserver;
-  private empty: HTMLElement;
+/**
+ * A uPlot chart in a container: sized from the container (its height from the
+ * CSS --plot-h), a placeholder until there is data, axes in the page's font
+ * and colours, values in a format that can change (rebuilds the chart).
+ */
+abstract class Chart {
+  protected plot: uPlot | undefined;
+  protected signature = '';
+  private readonly empty: HTMLElement;
+  private fmtKey = '';
 
   constructor(
-    private readonly el: HTMLElement,
-    private readonly windowSeconds: number,
-    private fmt: (v: number) => string,
-    private exactFmt: (v: number) => string,
+    protected readonly el: HTMLElement,
+    protected fmt: (v: number) => string,
+    protected exactFmt: (v: number) => string,
   ) {
     this.empty = document.createElement('div');
     this.empty.className = 'chart-empty';
     this.empty.textContent = 'Waiting for data…';
     el.append(this.empty);
-    this.ro = new ResizeObserver(() => this.resize());
-    this.ro.observe(el);
+    new ResizeObserver(() => this.resize()).observe(el);
   }
-
-  private fmtKey = '';
 
   /** Changes the value format; key names it, and a new key rebuilds the chart (axis labels). */
   setFormat(key: string, fmt: (v: number) => string, exactFmt: (v: number) => string): void {
@@ -108,7 +111,7 @@ export class RateChart {
   }
 
   /** the plot's height comes from the CSS (--plot-h); the container grows with the legend below it */
-  private size(): { width: number; height: number } {
+  protected size(): { width: number; height: number } {
     const r = this.el.getBoundingClientRect();
     const cs = getComputedStyle(this.el);
     const plotH = parseFloat(cs.getPropertyValue('--plot-h')) || 230;
@@ -122,11 +125,16 @@ export class RateChart {
     if (width !== this.plot.width || height !== this.plot.height) this.plot.setSize({ width, height });
   }
 
-  update(series: SeriesDef[], data: uPlot.AlignedData): void {
+  /** Draws data: a new plot when the series changed (signature), else new data in the old one. */
+  protected draw(series: SeriesDef[], data: uPlot.AlignedData, options: () => PlotOptions): void {
     if (this.plot && !this.plot.root.isConnected) this.plot = undefined;
     const sig = series.map((s) => `${s.id}:${s.label}:${s.color}`).join(',');
     if (sig !== this.signature || !this.plot) {
-      this.build(series, data);
+      this.plot?.destroy();
+      this.plot = new uPlot({ ...options(), ...this.size() }, data, this.el);
+      // for tests and the curious: document.querySelector('#chart-bytes').uplot
+      Object.defineProperty(this.el, 'uplot', { value: this.plot, configurable: true });
+      this.resize();
       this.signature = sig;
     } else {
       this.plot.setData(data);
@@ -134,19 +142,76 @@ export class RateChart {
     this.empty.hidden = series.length > 0 && data[0].length > 0;
   }
 
-  private build(series: SeriesDef[], data: uPlot.AlignedData): void {
-    this.plot?.destroy();
-    this.plot = undefined;
-    this.ids = series.map((s) => s.id);
-    // axis text follows the page's font size (larger on a wall screen)
+  /** A time axis and a value axis, in the page's font size (larger on a wall screen) and colours. */
+  protected axes(): uPlot.Axis[] {
     const px = Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize || '14') * 0.8);
     const font = `${px}px system-ui, sans-serif`;
     const axis = cssVar('--muted') || '#888';
     const grid = cssVar('--grid') || 'rgba(128,128,128,.15)';
     const fmt = this.fmt;
-    const exactFmt = this.exactFmt;
-    const opts: uPlot.Options = {
-      ...this.size(),
+    return [
+      {
+        stroke: axis,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid, width: 1 },
+        font,
+        size: px * 3.5,
+        space: px * 6,
+        values: (_u, splits) => splits.map((t) => clock(t)),
+      },
+      {
+        stroke: axis,
+        grid: { stroke: grid, width: 1 },
+        ticks: { show: false },
+        size: px * 6.5,
+        font,
+        values: (_u, splits) => splits.map((v) => fmt(v)),
+      },
+    ];
+  }
+
+  /** Legend rows' titles: the exact value of each entry, at the cursor or the latest. */
+  protected exactTitles(value: (u: uPlot, si: number, idx: number | null) => number | null): uPlot.Hooks.Arrays['setLegend'] {
+    return [
+      (u: uPlot) => {
+        const idx = u.cursor.idx ?? null;
+        u.root.querySelectorAll<HTMLElement>('.u-legend .u-series').forEach((row, i) => {
+          if (i === 0) return;
+          const v = value(u, i, idx);
+          row.title = v == null ? '' : this.exactFmt(v);
+        });
+      },
+    ];
+  }
+}
+
+const timeSeries: uPlot.Series = { label: 'Time', value: (_u, v) => (v == null ? 'now' : new Date(v * 1000).toLocaleTimeString()) };
+
+/** Rates per interface and direction over the last windowSeconds, newest at the right edge. */
+export class RateChart extends Chart {
+  private ids: string[] = [];
+
+  constructor(
+    el: HTMLElement,
+    private readonly windowSeconds: number,
+    fmt: (v: number) => string,
+    exactFmt: (v: number) => string,
+  ) {
+    super(el, fmt, exactFmt);
+  }
+
+  update(series: SeriesDef[], data: uPlot.AlignedData): void {
+    this.draw(series, data, () => this.options(series));
+  }
+
+  private options(series: SeriesDef[]): PlotOptions {
+    this.ids = series.map((s) => s.id);
+    const fmt = this.fmt;
+    const valueAt = (u: uPlot, si: number, idx: number | null) => {
+      const d = u.data[si] as (number | null)[] | undefined;
+      return !d ? null : idx == null ? lastValue(d) : (d[idx] ?? null);
+    };
+    return {
       pxAlign: 0,
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       legend: { live: true },
@@ -164,27 +229,9 @@ export class RateChart {
         },
         y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
       },
-      axes: [
-        {
-          stroke: axis,
-          grid: { stroke: grid, width: 1 },
-          ticks: { stroke: grid, width: 1 },
-          font,
-          size: px * 3.5,
-          space: px * 6,
-          values: (_u, splits) => splits.map((t) => clock(t)),
-        },
-        {
-          stroke: axis,
-          grid: { stroke: grid, width: 1 },
-          ticks: { show: false },
-          size: px * 6.5,
-          font,
-          values: (_u, splits) => splits.map((v) => fmt(v)),
-        },
-      ],
+      axes: this.axes(),
       series: [
-        { label: 'Time', value: (_u, v) => (v == null ? 'now' : new Date(v * 1000).toLocaleTimeString()) },
+        timeSeries,
         ...series.map((s) => ({
           label: s.label,
           stroke: s.color,
@@ -195,35 +242,73 @@ export class RateChart {
           points: { show: (u: uPlot) => u.data[0].length < 3, size: 6 },
           spanGaps: false,
           // at the cursor when hovering, the latest value otherwise
-          value: (u: uPlot, v: number | null, si: number, idx: number | null) => {
-            if (idx == null) v = lastValue(u.data[si] as (number | null)[]);
+          value: (u: uPlot, _v: number | null, si: number, idx: number | null) => {
+            const v = valueAt(u, si, idx);
             return v == null ? '–' : fmt(v);
           },
         })),
       ],
-      hooks: {
-        setLegend: [
-          (u: uPlot) => {
-            // exact value of each legend entry on hover
-            const idx = u.cursor.idx;
-            u.root.querySelectorAll<HTMLElement>('.u-legend .u-series').forEach((row, i) => {
-              if (i === 0) return;
-              const d = u.data[i] as (number | null)[] | undefined;
-              const v = !d ? null : idx == null ? lastValue(d) : (d[idx] ?? null);
-              row.title = v == null ? '' : exactFmt(v);
-            });
-          },
-        ],
-      },
+      hooks: { setLegend: this.exactTitles(valueAt) },
     };
-    this.plot = new uPlot(opts, data, this.el);
-    // for tests and the curious: document.querySelector('#chart-bytes').uplot
-    Object.defineProperty(this.el, 'uplot', { value: this.plot, configurable: true });
-    this.resize();
   }
 
   seriesIds(): string[] {
     return this.ids;
+  }
+}
+
+/**
+ * Series stacked on each other (the first at the bottom), each filled down to
+ * the one below it: the top line is the total. The legend and the titles show
+ * each series' own value, not the stacked sum.
+ */
+export class StackedChart extends Chart {
+  /** the values as given (unstacked), by series index (1-based, as uPlot's) */
+  private own: number[][] = [];
+
+  update(series: SeriesDef[], xs: number[], values: number[][]): void {
+    this.own = [[], ...values];
+    const sums = new Array<number>(xs.length).fill(0);
+    const stacked = values.map((col) => col.map((v, j) => (sums[j] += v)));
+    this.draw(series, [xs, ...stacked] as uPlot.AlignedData, () => this.options(series));
+  }
+
+  /** What the chart shows, unstacked: x and each series' values (for tests). */
+  shown(): { xs: number[]; values: number[][] } {
+    return { xs: [...((this.plot?.data[0] as number[]) ?? [])], values: this.own.slice(1).map((v) => [...v]) };
+  }
+
+  private options(series: SeriesDef[]): PlotOptions {
+    const fmt = this.fmt;
+    const valueAt = (_u: uPlot, si: number, idx: number | null) => {
+      const d = this.own[si];
+      if (!d?.length) return null;
+      return d[idx ?? d.length - 1] ?? null;
+    };
+    return {
+      pxAlign: 0,
+      cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+      legend: { live: true },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      axes: this.axes(),
+      // each series is filled between itself and the one below
+      bands: series.slice(1).map((_s, i) => ({ series: [i + 2, i + 1] as [number, number] })),
+      series: [
+        timeSeries,
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1,
+          fill: s.color + '59',
+          points: { show: (u: uPlot) => u.data[0].length < 3, size: 6 },
+          value: (u: uPlot, _v: number | null, si: number, idx: number | null) => {
+            const v = valueAt(u, si, idx);
+            return v == null ? '–' : fmt(v);
+          },
+        })),
+      ],
+      hooks: { setLegend: this.exactTitles(valueAt) },
+    };
   }
 }
 

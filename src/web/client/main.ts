@@ -17,6 +17,7 @@ import { installFlowControls, restartFlows } from './views/flows.js';
 import { addInterfacesPoller, applyUnit, installUnitSwitch, loadRateHistory } from './views/interfaces.js';
 import { addStatusPoller } from './views/status.js';
 import { addTopPoller, installTopControls, showTopQuery } from './views/top.js';
+import { drawTopChart } from './views/top-chart.js';
 
 function start(): void {
   // an agent keeps its interfaces' history (a relay does not): the charts start with it
@@ -37,7 +38,7 @@ function start(): void {
   installFlowControls();
   showTopQuery(state.view);
   installTopControls(topPoller);
-  installUnitSwitch();
+  installUnitSwitch(drawTopChart);
   installKeyboard();
 
   syncTokenBtn();

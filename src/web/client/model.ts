@@ -118,6 +118,21 @@ export interface TopAnswer {
   exact?: boolean;
   /** start of the data the window holds; null when it holds none yet */
   from?: string | null;
+  /** end of the window: the last poll */
+  to?: string | null;
+}
+
+/** /api/v1/top/series: the window's top groups per time bucket. */
+export interface TopSeriesAnswer {
+  by: string;
+  metric: string;
+  bucketMs: number;
+  /** start of each bucket, epoch ms, oldest first; the last may be the open bucket */
+  times: number[];
+  entries: { key: TopEntry['key']; values: number[] }[];
+  /** per bucket: the rest of the bucket's total */
+  other: number[];
+  exact?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -314,6 +329,32 @@ export function normalizeTop(body: unknown): TopAnswer {
     totalPackets: num(o.totalPackets),
     exact: typeof o.exact === 'boolean' ? o.exact : undefined,
     from: o.from === null ? null : str(o.from),
+    to: o.to === null ? null : str(o.to),
+  };
+}
+
+/** /api/v1/top/series; an entry (or `other`) whose values do not match the buckets is left out (other: zeros). */
+export function normalizeTopSeries(body: unknown): TopSeriesAnswer {
+  const o = isObj(body) ? body : {};
+  const times = Array.isArray(o.times) ? o.times.map((t) => Date.parse(String(t))) : [];
+  const ok = times.every((t) => Number.isFinite(t));
+  const column = (v: unknown): number[] | undefined =>
+    Array.isArray(v) && v.length === times.length ? v.map((x) => num(x) ?? 0) : undefined;
+  const entries: TopSeriesAnswer['entries'] = [];
+  if (ok && Array.isArray(o.entries)) {
+    for (const e of o.entries) {
+      const values = isObj(e) ? column(e.values) : undefined;
+      if (isObj(e) && values) entries.push({ key: isObj(e.key) ? (e.key as TopEntry['key']) : { value: str(e.key) }, values });
+    }
+  }
+  return {
+    by: str(o.by) ?? '',
+    metric: str(o.metric) ?? '',
+    bucketMs: num(o.bucketMs) ?? 0,
+    times: ok ? times : [],
+    entries,
+    other: (ok && column(o.other)) || times.map(() => 0),
+    exact: typeof o.exact === 'boolean' ? o.exact : undefined,
   };
 }
 

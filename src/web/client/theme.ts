@@ -2,6 +2,7 @@
 /** Light and dark themes: the saved choice, else the system's; the charts are redrawn in the new colours. */
 import { $, toast } from './dom.js';
 import { bytesChart, pktsChart, renderCharts } from './views/interfaces.js';
+import { invalidateTopChart } from './views/top-chart.js';
 
 function applyTheme(t: string | null): void {
   if (t === 'light' || t === 'dark') document.documentElement.dataset.theme = t;
@@ -9,6 +10,7 @@ function applyTheme(t: string | null): void {
   bytesChart.invalidate();
   pktsChart.invalidate();
   renderCharts();
+  invalidateTopChart();
 }
 
 function currentTheme(): 'light' | 'dark' {

@@ -99,13 +99,14 @@ function ovCell(i: IfaceInfo): HTMLTableCellElement {
   return td;
 }
 
-/** The B/s | b/s switch. */
-export function installUnitSwitch(): void {
+/** The B/s | b/s switch; onChange: after the rate charts and table are redrawn. */
+export function installUnitSwitch(onChange: () => void): void {
   for (const b of document.querySelectorAll<HTMLButtonElement>('.seg-btn')) {
     b.addEventListener('click', () => {
       state.unit = b.dataset.unit === 'bits' ? 'bits' : 'bytes';
       localStorage.setItem('flowscope.unit', state.unit);
       applyUnit();
+      onChange();
     });
   }
 }

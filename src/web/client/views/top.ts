@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 /** Top talkers: the query controls, the table (an entry filters the live flows), its footer. */
-import { getJson } from '../api.js';
+import { ApiError, getJson } from '../api.js';
 import { $, h, numCell } from '../dom.js';
 import { exact, formatBytes, formatCount, formatPercent, portName } from '../format.js';
-import { type TopAnswer, normalizeTop } from '../model.js';
+import { type TopAnswer, normalizeTop, normalizeTopSeries } from '../model.js';
 import { addPoller, kick, type Poller } from '../pollers.js';
 import { type TopBy, type TopMetric, type ViewState, formatKey, keyToFilter, topQuery } from '../query.js';
 import { POLL_TOP_MS, multiNode, saveHash, state } from '../state.js';
 import { applyFilter } from './filters.js';
+import { TOP_CHART_K, renderTopChart, topChartAvailable, topChartUnavailable } from './top-chart.js';
 
 const topBy = $<HTMLSelectElement>('#top-by');
 const topMetric = $<HTMLSelectElement>('#top-metric');
@@ -70,7 +71,17 @@ export function addTopPoller(): Poller {
     const q = state.view.top;
     // by=node exists on a relay only (until the status says so, ask for sources)
     const by = q.by === 'node' && !multiNode() ? 'src' : q.by;
-    renderTop(normalizeTop(await getJson(`api/v1/top${topQuery({ ...q, by })}`, signal)));
+    const series = topChartAvailable() ? getJson(`api/v1/top/series${topQuery({ ...q, by, k: TOP_CHART_K })}`, signal) : undefined;
+    series?.catch(() => undefined); // awaited below, unless the table's request fails first
+    const top = normalizeTop(await getJson(`api/v1/top${topQuery({ ...q, by })}`, signal));
+    renderTop(top);
+    if (!series) return;
+    try {
+      renderTopChart(normalizeTopSeries(await series), top.to);
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.status === 404 || e.status === 501))) throw e;
+      topChartUnavailable(e.status === 404 ? 'this server has no /api/v1/top/series (an older agent).' : e.message.replace(/^501: /, ''));
+    }
   });
 }
 
