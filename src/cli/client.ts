@@ -42,6 +42,7 @@ export class ApiClient {
     try {
       response = await fetch(this.url(path, query), { headers: this.headers(accept), signal });
     } catch (err) {
+      if (signal?.aborted) throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new RuntimeFailure(`cannot reach flowscope at ${this.options.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
     }
@@ -57,8 +58,8 @@ export class ApiClient {
     throw new RuntimeFailure(`${this.options.server}: ${message}`);
   }
 
-  async json<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
-    const response = await this.fetch(path, query);
+  async json<T>(path: string, query: Record<string, string | number | undefined> = {}, signal?: AbortSignal): Promise<T> {
+    const response = await this.fetch(path, query, 'application/json', signal);
     return (await response.json()) as T;
   }
 

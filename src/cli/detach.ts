@@ -1,9 +1,10 @@
 /** flowscope detach: uninstall; removes every program, link, pin and qdisc flowscope created on the node. */
 import { RUN_OPTIONS } from '../config/config.js';
+import { DETACH_FLAGS } from './flags.js';
 import { HELP, RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
 export async function detach(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
-  const values = parseCommandArgs('detach', args, { 'pin-path': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const values = parseCommandArgs('detach', args, DETACH_FLAGS);
   if (values.help) return out(HELP.detach + '\n');
   const pinPath = (values['pin-path'] ?? (env.FLOWSCOPE_PIN_PATH || RUN_OPTIONS['pin-path'].default)).replace(/\/+$/, '');
   if (!pinPath.startsWith('/')) throw new UsageError(`detach: --pin-path must be an absolute path, got "${pinPath}"`);

@@ -1,12 +1,15 @@
 /**
- * flowscope command line: run | observe | top | interfaces | status | relay | detach.
+ * flowscope command line: run | observe | top | interfaces | status | relay | detach | completion.
  * Exit status: 0 ok, 1 runtime failure, 2 bad usage (one line on stderr).
  */
-import { interfaces, status } from './info.js';
+import { completion } from './completion.js';
+import { COMMAND_NAMES, type CommandName } from './flags.js';
+import { interfaces } from './interfaces.js';
 import { observe } from './observe.js';
 import { run, version } from './run.js';
+import { status } from './status.js';
 import { top } from './top.js';
-import { HELP, RuntimeFailure, UsageError } from './usage.js';
+import { HELP, RuntimeFailure, UsageError, orList } from './usage.js';
 
 type Command = (args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void) => Promise<void>;
 
@@ -16,7 +19,7 @@ const relay: Command = async (args, env, out) => (await import('./relay.js')).re
 // detach loads the native addon: only when asked for.
 const detach: Command = async (args, env, out) => (await import('./detach.js')).detach(args, env, out);
 
-const COMMANDS: Record<string, Command> = { run, observe, top, interfaces, status, relay, detach };
+const COMMANDS: Record<CommandName, Command> = { run, observe, top, interfaces, status, relay, detach, completion };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const out = (text: string) => void process.stdout.write(text);
@@ -29,9 +32,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     out(version() + '\n');
     return 0;
   }
-  const handler = COMMANDS[command];
+  const handler = (COMMAND_NAMES as string[]).includes(command) ? COMMANDS[command as CommandName] : undefined;
   try {
-    if (!handler) throw new UsageError(`unknown command "${command}"; use run, observe, top, interfaces, status, relay or detach`);
+    if (!handler) throw new UsageError(`unknown command "${command}"; use ${orList(COMMAND_NAMES)}`);
     await handler(args, env, out);
     return 0;
   } catch (err) {

@@ -1,21 +1,8 @@
-/** The hubble-like filter flags of observe/top, mapped to the API's parameters. */
+/** The hubble-like filter flags of observe/top (flags.ts), mapped to the API's parameters. */
+import type { FILTER_FLAGS } from './flags.js';
 import { UsageError } from './usage.js';
 
-export const FILTER_FLAG_OPTIONS = {
-  ip: { type: 'string' },
-  'from-ip': { type: 'string' },
-  'to-ip': { type: 'string' },
-  port: { type: 'string' },
-  'from-port': { type: 'string' },
-  'to-port': { type: 'string' },
-  protocol: { type: 'string' },
-  iface: { type: 'string' },
-  direction: { type: 'string' },
-  since: { type: 'string' },
-  until: { type: 'string' },
-} as const;
-
-const FLAG_TO_PARAM: Record<keyof typeof FILTER_FLAG_OPTIONS, string> = {
+const FLAG_TO_PARAM: Record<keyof typeof FILTER_FLAGS, string> = {
   ip: 'ip',
   'from-ip': 'src',
   'to-ip': 'dst',
@@ -25,6 +12,8 @@ const FLAG_TO_PARAM: Record<keyof typeof FILTER_FLAG_OPTIONS, string> = {
   protocol: 'proto',
   iface: 'iface',
   direction: 'direction',
+  cgroup: 'cgroup',
+  workload: 'workload',
   since: 'since',
   until: 'until',
 };
@@ -36,10 +25,15 @@ export function filterQuery(values: Record<string, unknown>): Record<string, str
     const v = values[flag];
     if (typeof v === 'string') query[param] = v;
   }
-  if (query.direction !== undefined && query.direction !== 'ingress' && query.direction !== 'egress') {
-    throw new UsageError(`--direction: "${query.direction}" must be ingress or egress`);
-  }
   return query;
+}
+
+/** The filters given, as the user wrote them: `--from-ip 10.0.0.0/8 --protocol udp`. */
+export function filterText(values: Record<string, unknown>, skip: readonly string[] = []): string {
+  return Object.keys(FLAG_TO_PARAM)
+    .filter((flag) => typeof values[flag] === 'string' && !skip.includes(flag))
+    .map((flag) => `--${flag} ${values[flag] as string}`)
+    .join(' ');
 }
 
 export function positiveInt(flag: string, text: string | undefined, max: number): number | undefined {

@@ -1,23 +1,15 @@
 /** flowscope observe: print flow records, or follow them (-f), like hubble observe. */
 import type { FlowRecord } from '../flow/record.js';
 import { ApiClient, clientOptions } from './client.js';
-import { FILTER_FLAG_OPTIONS, filterQuery, positiveInt } from './filters.js';
+import { filterQuery, positiveInt } from './filters.js';
+import { OBSERVE_FLAGS } from './flags.js';
 import { FLOW_TABLE_HEADER, compactLine, flowRow, table } from './format.js';
-import { CLIENT_FLAG_OPTIONS, HELP, UsageError, parseCommandArgs } from './usage.js';
-
-const FORMATS = ['compact', 'json', 'table'];
+import { HELP, parseCommandArgs } from './usage.js';
 
 export async function observe(args: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<void> {
-  const values = parseCommandArgs('observe', args, {
-    ...FILTER_FLAG_OPTIONS,
-    ...CLIENT_FLAG_OPTIONS,
-    last: { type: 'string' },
-    follow: { type: 'boolean', short: 'f' },
-    output: { type: 'string', short: 'o' },
-  });
+  const values = parseCommandArgs('observe', args, OBSERVE_FLAGS);
   if (values.help) return out(HELP.observe + '\n');
   const format = values.output ?? 'compact';
-  if (!FORMATS.includes(format)) throw new UsageError(`observe: -o "${format}" is unknown; use ${FORMATS.join(', ')}`);
   const last = positiveInt('--last', values.last, 10_000);
   const query = filterQuery(values);
   const client = new ApiClient(clientOptions(values, env));
@@ -50,4 +42,4 @@ export async function observe(args: string[], env: NodeJS.ProcessEnv, out: (text
 }
 
 /** Column widths of the follow table (rows arrive one by one). */
-const FOLLOW_WIDTHS = [24, 10, 7, 45, 45, 12, 10, 12, 12];
+const FOLLOW_WIDTHS = [24, 10, 7, 45, 45, 12, 10, 12, 12, 24];

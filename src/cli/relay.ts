@@ -10,11 +10,12 @@
  * (/readyz 503 with the reason) and keeps reconnecting.
  */
 import { startServer } from '../api/server.js';
-import { ConfigError, optionsHelp, parseArgsOptions, readConfigFile } from '../config/config.js';
+import { ConfigError, optionsHelp, readConfigFile } from '../config/config.js';
 import { RELAY_OPTIONS, resolveRelayConfig, type RelayConfig } from '../config/relay.js';
 import { createLogger } from '../log.js';
 import { RedisAuthError } from '../redis/connection.js';
 import { Relay } from '../relay/relay.js';
+import { RELAY_FLAGS } from './flags.js';
 import { version } from './run.js';
 import { RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
@@ -31,11 +32,7 @@ for --redis too) and a key of the YAML/JSON file given by --config FILE
 ${optionsHelp(RELAY_OPTIONS)}`;
 
 export function loadRelayConfig(args: string[], env: NodeJS.ProcessEnv): RelayConfig | undefined {
-  const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('relay', args, {
-    ...parseArgsOptions(RELAY_OPTIONS),
-    config: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('relay', args, RELAY_FLAGS) as Record<string, string | string[] | boolean | undefined>;
   if (values.help) return undefined;
   const file = (values.config as string | undefined) ?? (env.FLOWSCOPE_CONFIG || undefined);
   try {

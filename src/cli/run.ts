@@ -1,7 +1,7 @@
 /** flowscope run: the agent. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ConfigError, readConfigFile, resolveConfig, parseArgsOptions, RUN_OPTIONS, type AgentConfig } from '../config/config.js';
+import { ConfigError, readConfigFile, resolveConfig, type AgentConfig } from '../config/config.js';
 import { listInterfacesWithIndex } from '../datapath/interfaces.js';
 import { prerequisiteProblem } from '../datapath/prerequisites.js';
 import type { PinnedStateReport } from '../datapath/types.js';
@@ -16,6 +16,7 @@ import { createSinks } from '../agent/sink-factory.js';
 import { SinkUnavailableError } from '../agent/sink-factory.js';
 import { openSource } from '../agent/source-factory.js';
 import { takeEarlySighup } from './early-signals.js';
+import { RUN_FLAGS } from './flags.js';
 import { HELP, RuntimeFailure, UsageError, parseCommandArgs } from './usage.js';
 
 export function version(): string {
@@ -27,11 +28,7 @@ export function version(): string {
 }
 
 export function loadRunConfig(args: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
-  const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('run', args, {
-    ...parseArgsOptions(RUN_OPTIONS),
-    config: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const values: Record<string, string | string[] | boolean | undefined> = parseCommandArgs('run', args, RUN_FLAGS) as Record<string, string | string[] | boolean | undefined>;
   if (values.help) return { config: undefined as unknown as AgentConfig, help: true };
   const file = (values.config as string | undefined) ?? (env.FLOWSCOPE_CONFIG || undefined);
   try {
@@ -186,6 +183,7 @@ async function runAgent(config: AgentConfig, args: string[], env: NodeJS.Process
     top: { bucketMs: config.topBucketMs, horizonMs: config.topHorizonMs, capacity: config.topCapacity },
     keepAttached: config.keepAttached,
     labels: config.source === 'kernel' && config.attribution ? cgroupLabeler(new CgroupResolver()) : undefined,
+    metricsWorkloads: config.metricsWorkloads,
   });
   agentRef = agent;
   try {

@@ -9,23 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { makeAgent, makeApp, udp, type TestAgent } from '../helpers/agent-fixture.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, FLOWSCOPE_TOKEN: '', FLOWSCOPE_SERVER: '', ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { cli, finished, listen, MAIN, ROOT, spawnCli, type Result } from './run-cli.js';
 
 let t: TestAgent;
 let app: FastifyInstance;
@@ -42,9 +26,7 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 250));
   await t.agent.collector.pollOnce();
   app = await makeApp(t, { token: 'tok' });
-  app.server.unref();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  server = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  server = await listen(app);
 });
 afterAll(() => app.close());
 
@@ -72,8 +54,8 @@ describe('flowscope observe', () => {
   it('prints a table', async () => {
     const r = await cli(['observe', ...auth(), '-o', 'table', '--iface', 'eth1']);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^TIME\s+IFACE\s+DIR\s+SOURCE\s+DESTINATION\s+PROTO\s+PACKETS\s+BYTES\s+FLAGS$/);
-    expect(lines[1]).toMatch(/eth1\s+egress\s+\[2001:db8::1\]:40000\s+\[2001:db8::2\]:443\s+tcp\s+7\s+7000\s+SYN,ACK/);
+    expect(lines[0]).toMatch(/^TIME\s+IFACE\s+DIR\s+SOURCE\s+DESTINATION\s+PROTO\s+PACKETS\s+BYTES\s+FLAGS\s+WORKLOAD$/);
+    expect(lines[1]).toMatch(/eth1\s+egress\s+\[2001:db8::1\]:40000\s+\[2001:db8::2\]:443\s+tcp\s+7\s+7000\s+SYN,ACK\s+-$/);
   });
 
 });
@@ -98,7 +80,10 @@ describe('flowscope top, interfaces, status', () => {
     const s = await cli(['status', ...auth(), '-o', 'json']);
     expect(JSON.parse(s.stdout)).toMatchObject({ node: 'test-node', ready: true });
     const text = await cli(['status', ...auth()]);
-    expect(text.stdout).toMatch(/^node\s+test-node$/m);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^agent test-node, version 0\.0\.0-test: ready, up \d+(s|m\d\ds)/);
+    expect(text.stdout).toMatch(/^eth0\s+2\s+tc\/tcx\s+8\s+800 B\s/m);
+    expect(text.stdout).toMatch(/^memory\s+3\s+0\s/m);
   });
 
   it('uses FLOWSCOPE_SERVER and FLOWSCOPE_TOKEN', async () => {
@@ -121,7 +106,15 @@ describe('errors', () => {
     [['top', '--by', 'host']],
     [['top', '--metric', 'flows']],
     [['top', '-k', 'ten']],
+    [['top', '--by']],
+    [['top', '--bye', 'src']],
+    [['observe', '-o', 'table', '-f=1']],
     [['interfaces', 'extra']],
+    [['interfaces', '--interval', '1s']],
+    [['interfaces', '--watch', '--interval', '5ms']],
+    [['status', '-o', 'yaml']],
+    [['completion']],
+    [['completion', 'fish']],
     [['status', '--server', 'not a url']],
     [['frobnicate']],
     [['run']],
@@ -133,9 +126,24 @@ describe('errors', () => {
     [['run', '--iface', 'lo', '--redis', 'redis://127.0.0.1:99999']],
     [['run', '--unknown-flag']],
   ])('flowscope %j exits 2 with one line', async (args) => {
-    const r = await cli([...args, ...(args[0] === 'run' || args.includes('--server') ? [] : auth())]);
+    const r = await cli([...args, ...(args[0] === 'run' || args[0] === 'completion' || args.includes('--server') ? [] : auth())]);
     expect(r.code).toBe(2);
     oneLine(r);
+  });
+
+  it.each([
+    [['top', '--by', 'host'], /^flowscope: top: --by "host" is unknown; use src, dst, .*, iface, node/],
+    [['top', '--metric'], /^flowscope: top: --metric needs a value: bytes or packets /],
+    [['observe', '--form-ip', '10.0.0.1'], /^flowscope: observe: unknown flag --form-ip; did you mean --from-ip\?/],
+    [['status', '--bogus'], /^flowscope: status: unknown flag --bogus; use --output, --server, --token or --help$/],
+    [['observe', '-o', 'yaml'], /^flowscope: observe: --output "yaml" is unknown; use compact, json or table$/],
+    [['interfaces', 'extra'], /^flowscope: interfaces: unexpected argument "extra"; interfaces takes flags only/],
+    [['completion', 'fish'], /^flowscope: completion: give one shell, bash or zsh, not "fish"$/],
+    [['frobnicate'], /^flowscope: unknown command "frobnicate"; use run, observe, top, interfaces, status, relay, detach or completion$/],
+  ])('flowscope %j says what is allowed', async (args, message) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(message);
   });
 
   it('exits 2 when the server rejects a filter value', async () => {
@@ -181,7 +189,7 @@ describe('errors', () => {
   });
 
   it('prints help', async () => {
-    for (const command of ['observe', 'top', 'run', 'interfaces', 'status']) {
+    for (const command of ['observe', 'top', 'run', 'interfaces', 'status', 'relay', 'detach', 'completion']) {
       const r = await cli([command, '--help']);
       expect(r.code, command).toBe(0);
       expect(r.stdout).toMatch(/^Usage: flowscope /);
@@ -191,16 +199,31 @@ describe('errors', () => {
 
 // Last: it adds records the other tests do not expect.
 describe('flowscope observe -f', () => {
-  it('follows new records with -f', async () => {
-    const running = cli(['observe', ...auth(), '-f', '--from-ip', '10.7.7.7', '-o', 'json'], {}, 4000);
+  it('follows new records with -f and stops at SIGINT', async () => {
+    const child = spawnCli(['observe', ...auth(), '-f', '--from-ip', '10.7.7.7', '-o', 'json']);
+    const done = finished(child);
+    let lines: string[] = [];
     const feeder = setInterval(() => {
       t.source.push([udp('10.7.7.7', '10.0.0.9', 1, 53, 1, 77)]);
       void t.agent.collector.pollOnce();
     }, 300);
-    const r = await running; // ended by the timeout
-    clearInterval(feeder);
-    const records = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    expect(records.length).toBeGreaterThanOrEqual(2);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let text = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          text += d.toString();
+          lines = text.split('\n').filter(Boolean);
+          if (lines.length >= 2) resolve();
+        });
+        child.on('close', () => reject(new Error(`observe -f ended early: ${text}`)));
+      });
+    } finally {
+      clearInterval(feeder);
+      child.kill('SIGINT');
+    }
+    const r = await done;
+    expect(r.code).toBe(0);
+    const records = lines.map((l) => JSON.parse(l));
     expect(records.every((x) => x.src === '10.7.7.7' && x.bytes === 77)).toBe(true);
   });
 });
