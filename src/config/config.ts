@@ -352,15 +352,6 @@ export function resolveConfig({ flags, env, file = {}, possibleCpus: cpus }: Con
   };
 }
 
-/** parseArgs option descriptors for every option of `table` (strings, booleans; lists repeatable). */
-export function parseArgsOptions(table: OptionTable): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
-  const out: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
-  for (const [name, spec] of Object.entries(table)) {
-    out[name] = spec.kind === 'list' ? { type: 'string', multiple: true } : spec.kind === 'bool' ? { type: 'boolean' } : { type: 'string' };
-  }
-  return out;
-}
-
 /** Help lines for the options of `table` (`flowscope run --help`, `flowscope relay --help`). */
 export function optionsHelp(table: OptionTable): string {
   return Object.entries(table)
