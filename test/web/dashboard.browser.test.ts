@@ -44,7 +44,7 @@ describe('dashboard against the fixture API (single node)', () => {
   let b: Browser;
 
   beforeAll(async () => {
-    api = new FixtureApi({ assetsRoot: assets, staticRates: true });
+    api = new FixtureApi({ assetsRoot: assets, staticRates: true, attribution: true });
     await api.start();
     b = await launch({ colorScheme: 'light' });
   });
@@ -154,6 +154,50 @@ describe('dashboard against the fixture API (single node)', () => {
 
     await page.click('#clear-btn');
     await expect.poll(() => rowCount(page)).toBe(60);
+    expect(b.problems).toEqual([]);
+  });
+
+  it('shows who sent each flow, and filters by workload and cgroup', async () => {
+    const { page } = b;
+    await expect.poll(() => rowCount(page)).toBe(60);
+    expect(await page.locator('#flow-table thead .col-wl').isVisible()).toBe(true);
+    const nginx = page.locator('#flow-table tbody td.col-wl', { hasText: 'nginx.service' }).first();
+    expect(await nginx.getAttribute('title')).toBe('cgroup /system.slice/nginx.service');
+    const redis = page.locator('#flow-table tbody td.col-wl', { hasText: 'cache/redis-0' }).first();
+    expect(await redis.getAttribute('title')).toMatch(/^cgroup \/kubepods\.slice\/.*\npod cache\/redis-0\ncontainer c0ffee/);
+    // forwarded traffic (the ICMP flow) has no local socket: an empty cell
+    const icmp = page.locator('#flow-table tbody tr', { hasText: 'icmp' }).first().locator('td.col-wl');
+    expect(await icmp.textContent()).toBe('');
+    expect(await icmp.getAttribute('title')).toBe('no local socket');
+
+    await page.fill('#filters input[name="workload"]', 'nginx.service');
+    await page.press('#filters input[name="workload"]', 'Enter');
+    await expect.poll(() => rowCount(page)).toBe(20);
+    expect(new Set(await page.locator('#flow-table tbody td.col-wl').allTextContents())).toEqual(new Set(['nginx.service']));
+    expect(new URL(page.url()).hash).toBe('#workload=nginx.service');
+
+    await page.fill('#filters input[name="workload"]', '');
+    await page.fill('#filters input[name="cgroup"]', '/kubepods.slice');
+    await page.press('#filters input[name="cgroup"]', 'Enter');
+    await expect.poll(() => rowCount(page)).toBe(10);
+    expect(new Set(await page.locator('#flow-table tbody td.col-wl').allTextContents())).toEqual(new Set(['cache/redis-0']));
+    // a prefix is whole components: /kubepods matches nothing, and a list with no attributed record hides the column
+    await page.fill('#filters input[name="cgroup"]', '/kubepods');
+    await page.press('#filters input[name="cgroup"]', 'Enter');
+    await expect.poll(() => rowCount(page)).toBe(0);
+    expect(await page.locator('#flow-table thead .col-wl').isVisible()).toBe(false);
+
+    // not a path: refused in place, nothing sent
+    await page.fill('#filters input[name="cgroup"]', 'kubepods.slice');
+    const before = api.authSeen.length;
+    await page.click('#filters button[type="submit"]');
+    await expect.poll(() => page.locator('#filters input[name="cgroup"]').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('#err-cgroup').textContent()).toMatch(/cgroup path from the cgroup v2 root/);
+    expect(api.authSeen.slice(before).filter((r) => r.path.startsWith('/api/v1/flows'))).toEqual([]);
+
+    await page.click('#clear-btn');
+    await expect.poll(() => rowCount(page)).toBe(60);
+    expect(await page.locator('#flow-table thead .col-wl').isVisible()).toBe(true);
     expect(b.problems).toEqual([]);
   });
 
@@ -353,6 +397,8 @@ describe('dashboard against a relay-like API (several nodes)', () => {
     await expect.poll(() => page.locator('#filters select[name="node"]').inputValue()).toBe('node-b');
     await expect.poll(async () => new Set(await columnTexts(page, 2)).size).toBe(1);
     expect(new Set(await columnTexts(page, 2))).toEqual(new Set(['node-b']));
+    // no record says who sent it (no --attribution): no Workload column
+    expect(await page.locator('#flow-table thead .col-wl').isVisible()).toBe(false);
     // a relay keeps no interface history: the page does not ask for it, the charts are live-only
     expect(api.authSeen.filter((r) => r.path === '/api/v1/interfaces/history')).toEqual([]);
     expect(await page.locator('#chart-bytes').getAttribute('data-history')).toBeNull();

@@ -32,6 +32,11 @@ export interface FixtureRecord {
   end: string;
   firstSeen: string;
   lastSeen: string;
+  cgroup?: string | null;
+  cgroupId?: number;
+  workload?: string | null;
+  pod?: { namespace: string; name: string };
+  container?: string;
 }
 
 export interface FixtureOptions {
@@ -50,6 +55,8 @@ export interface FixtureOptions {
   historySeconds?: number;
   /** false: no /api/v1/top/series (an agent from before it) */
   topSeries?: boolean;
+  /** records of local sockets carry cgroup, workload (and pod, container) as an agent with --attribution */
+  attribution?: boolean;
 }
 
 interface Tuple {
@@ -61,14 +68,27 @@ interface Tuple {
   sport: number;
   dport: number;
   size: number;
+  /** the local socket's cgroup, when the flow has one */
+  who?: Pick<FixtureRecord, 'cgroup' | 'cgroupId' | 'workload' | 'pod' | 'container'>;
 }
 
+const NGINX = { cgroup: '/system.slice/nginx.service', cgroupId: 4101, workload: 'nginx.service' };
+const RESOLVED = { cgroup: '/system.slice/systemd-resolved.service', cgroupId: 4102, workload: 'systemd-resolved.service' };
+const REDIS_CONTAINER = 'c0ffee'.repeat(10) + 'c0de';
+const REDIS = {
+  cgroup: `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7d1e.slice/cri-containerd-${REDIS_CONTAINER}.scope`,
+  cgroupId: 4103,
+  workload: 'cache/redis-0',
+  pod: { namespace: 'cache', name: 'redis-0' },
+  container: REDIS_CONTAINER,
+};
+
 const TUPLES: Tuple[] = [
-  { iface: 'eth0', direction: 'ingress', src: '10.0.0.5', dst: '10.0.0.1', proto: 'udp', sport: 40000, dport: 53, size: 80 },
-  { iface: 'eth0', direction: 'egress', src: '10.0.0.1', dst: '10.0.0.5', proto: 'udp', sport: 53, dport: 40000, size: 120 },
-  { iface: 'eth0', direction: 'ingress', src: '192.168.7.20', dst: '10.0.0.1', proto: 'tcp', sport: 51544, dport: 443, size: 1400 },
-  { iface: 'eth0', direction: 'egress', src: '10.0.0.1', dst: '192.168.7.20', proto: 'tcp', sport: 443, dport: 51544, size: 600 },
-  { iface: 'eth1', direction: 'ingress', src: 'fd00::10', dst: 'fd00::1', proto: 'tcp', sport: 60222, dport: 6379, size: 300 },
+  { iface: 'eth0', direction: 'ingress', src: '10.0.0.5', dst: '10.0.0.1', proto: 'udp', sport: 40000, dport: 53, size: 80, who: RESOLVED },
+  { iface: 'eth0', direction: 'egress', src: '10.0.0.1', dst: '10.0.0.5', proto: 'udp', sport: 53, dport: 40000, size: 120, who: RESOLVED },
+  { iface: 'eth0', direction: 'ingress', src: '192.168.7.20', dst: '10.0.0.1', proto: 'tcp', sport: 51544, dport: 443, size: 1400, who: NGINX },
+  { iface: 'eth0', direction: 'egress', src: '10.0.0.1', dst: '192.168.7.20', proto: 'tcp', sport: 443, dport: 51544, size: 600, who: NGINX },
+  { iface: 'eth1', direction: 'ingress', src: 'fd00::10', dst: 'fd00::1', proto: 'tcp', sport: 60222, dport: 6379, size: 300, who: REDIS },
   { iface: 'eth1', direction: 'egress', src: '10.1.0.1', dst: '10.1.0.9', proto: 'icmp', sport: 0, dport: 0, size: 98 },
 ];
 
@@ -95,6 +115,9 @@ export function matches(r: FixtureRecord, q: Query): boolean {
   if (q.iface && r.iface !== q.iface) return false;
   if (q.direction && r.direction !== q.direction) return false;
   if (q.node && r.node !== q.node) return false;
+  // a cgroup prefix by whole components, as the server matches it
+  if (q.cgroup && !(typeof r.cgroup === 'string' && (q.cgroup === '/' || r.cgroup === q.cgroup || r.cgroup.startsWith(`${q.cgroup}/`)))) return false;
+  if (q.workload && r.workload !== q.workload) return false;
   return true;
 }
 
@@ -109,6 +132,8 @@ const filterProps = {
   iface: { type: 'string', maxLength: 64 },
   direction: { type: 'string', enum: ['ingress', 'egress'] },
   node: { type: 'string', maxLength: 253 },
+  cgroup: { type: 'string', pattern: '^/', maxLength: 4096 },
+  workload: { type: 'string', minLength: 1, maxLength: 512 },
   since: { type: 'string' },
   until: { type: 'string' },
   limit: { type: 'integer', minimum: 1, maximum: 10000 },
@@ -215,7 +240,7 @@ export class FixtureApi {
         type: 'object',
         properties: {
           ...filterProps,
-          by: { type: 'string', enum: ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node'] },
+          by: { type: 'string', enum: ['src', 'dst', 'pair', 'flow', 'sport', 'dport', 'proto', 'iface', 'node', 'cgroup', 'workload'] },
           metric: { type: 'string', enum: ['bytes', 'packets'] },
           window: { type: 'string', pattern: '^\\d+(ms|s|m|h|d)$' },
           k: { type: 'integer', minimum: 1, maximum: 1000 },
@@ -226,6 +251,7 @@ export class FixtureApi {
     const fields: Record<string, string[]> = {
       src: ['src'], dst: ['dst'], pair: ['src', 'dst'], flow: ['iface', 'direction', 'src', 'dst', 'proto', 'sport', 'dport'],
       sport: ['sport'], dport: ['dport'], proto: ['proto'], iface: this.nodes.length > 1 ? ['node', 'iface'] : ['iface'], node: ['node'],
+      cgroup: ['cgroup', 'cgroupId'], workload: ['workload'],
     };
     /** the k largest groups of the records, by the metric */
     const largest = (records: FixtureRecord[], by: string, metric: 'bytes' | 'packets', k: number) => {
@@ -234,6 +260,8 @@ export class FixtureApi {
       for (const r of records) {
         const key: Record<string, unknown> = {};
         for (const f of fields[by]) key[f] = (r as unknown as Record<string, unknown>)[f];
+        // flows without a local socket form the group whose key is null
+        if (by === 'cgroup' || by === 'workload') key[by] ??= null;
         const id = JSON.stringify(key);
         const g = groups.get(id) ?? { id, key, bytes: 0, packets: 0 };
         g.bytes += r.bytes;
@@ -272,6 +300,7 @@ export class FixtureApi {
         const b = Math.min(times.length - 1, Math.floor((Date.parse(r.end) - first) / bucketMs));
         const key: Record<string, unknown> = {};
         for (const f of fields[by]) key[f] = (r as unknown as Record<string, unknown>)[f];
+        if (by === 'cgroup' || by === 'workload') key[by] ??= null;
         const i = top.findIndex((g) => g.id === JSON.stringify(key));
         if (i >= 0) entries[i].values[b] += r[metric];
         else other[b] += r[metric];
@@ -344,6 +373,7 @@ export class FixtureApi {
       end: end.toISOString(),
       firstSeen: new Date(this.t0).toISOString(),
       lastSeen: end.toISOString(),
+      ...(this.opts.attribution && tpl.who ? tpl.who : {}),
       ...t,
     };
     this.records.push(r);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowRecordKey, normalizeFlow, normalizeHistory, normalizeInterfaces, normalizeStatus, normalizeTop, normalizeTopSeries } from '../../src/web/client/model.js';
+import { attributed, flowRecordKey, normalizeFlow, normalizeHistory, normalizeInterfaces, normalizeStatus, normalizeTop, normalizeTopSeries } from '../../src/web/client/model.js';
 
 describe('status', () => {
   it('reads an agent status', () => {
@@ -115,5 +115,21 @@ describe('top talkers over time', () => {
       expect(s.entries).toEqual([]);
     }
     expect(normalizeTopSeries({ times: ['2024-05-01T12:00:00Z'], entries: [] }).other).toEqual([0]);
+  });
+});
+
+describe('attribution in flow records', () => {
+  const base = { src: '10.0.0.1', dst: '10.0.0.2', iface: 'eth0', direction: 'egress', proto: 'tcp', packets: 1, bytes: 60 };
+  it('reads cgroup, workload, pod and container', () => {
+    const r = normalizeFlow({ ...base, cgroup: '/kubepods.slice/x', cgroupId: 9, workload: 'shop/cart', pod: { namespace: 'shop', name: 'cart' }, container: 'ab'.repeat(32) })!;
+    expect(r).toMatchObject({ cgroup: '/kubepods.slice/x', workload: 'shop/cart', pod: { namespace: 'shop', name: 'cart' }, container: 'ab'.repeat(32) });
+    expect(attributed(r)).toBe(true);
+  });
+  it('tells a flow without a local socket from one whose cgroup is unknown', () => {
+    expect(attributed(normalizeFlow(base)!)).toBe(false);
+    const unknown = normalizeFlow({ ...base, cgroup: null, workload: null })!;
+    expect(unknown.cgroup).toBeNull();
+    expect(attributed(unknown)).toBe(true);
+    expect(normalizeFlow({ ...base, pod: { namespace: 'x' } })!.pod).toBeUndefined();
   });
 });

@@ -53,6 +53,14 @@ describe('other field validation', () => {
     expect(e.port).toMatch(/0 to 65535/);
     expect(validateFilter(emptyFilter())).toEqual({});
   });
+  it('checks the attribution filters as the server does', () => {
+    expect(validateFilter(normalizeFilter({ cgroup: '/system.slice', workload: 'shop/cart-7d9f' }))).toEqual({});
+    expect(validateFilter(normalizeFilter({ cgroup: '/' }))).toEqual({});
+    const e = validateFilter(normalizeFilter({ cgroup: 'system.slice', workload: 'x'.repeat(513) }));
+    expect(e.cgroup).toMatch(/cgroup path from the cgroup v2 root/);
+    expect(e.workload).toMatch(/at most 512 characters/);
+    expect(validateFilter(normalizeFilter({ cgroup: '/' + 'a'.repeat(4096) })).cgroup).toBeDefined();
+  });
   it('normalizes whitespace and protocol case', () => {
     const f = normalizeFilter({ ip: ' 10.0.0.1 ', proto: 'UDP' });
     expect(f.ip).toBe('10.0.0.1');
@@ -68,6 +76,7 @@ describe('query strings', () => {
     expect(flowsQuery(f)).toBe('?ip=10.0.0.0%2F8&proto=udp&direction=egress');
     expect(flowsQuery(f, { limit: 250 })).toBe('?ip=10.0.0.0%2F8&proto=udp&direction=egress&limit=250');
     expect(flowsQuery(normalizeFilter({ dst: 'fd00::1' }), { since: '5m' })).toBe('?dst=fd00%3A%3A1&since=5m');
+    expect(flowsQuery(normalizeFilter({ workload: 'nginx.service', cgroup: '/system.slice', node: 'n1' }))).toBe('?cgroup=%2Fsystem.slice&workload=nginx.service&node=n1');
   });
   it('builds the top query', () => {
     expect(topQuery({ by: 'pair', metric: 'packets', window: '5m', k: 20 })).toBe('?by=pair&metric=packets&window=5m&k=20');
@@ -82,6 +91,10 @@ describe('top keys', () => {
     expect(keyToFilter({ dport: 53 })).toMatchObject({ dport: '53' });
     expect(keyToFilter({ sport: 0 })).toMatchObject({ sport: '0' });
     expect(keyToFilter({ node: 'n1', iface: 'eth0' })).toMatchObject({ node: 'n1', iface: 'eth0' });
+    expect(keyToFilter({ workload: 'nginx.service' })).toEqual({ ...emptyFilter(), workload: 'nginx.service' });
+    expect(keyToFilter({ cgroup: '/system.slice/nginx.service', cgroupId: 4242 })).toEqual({ ...emptyFilter(), cgroup: '/system.slice/nginx.service' });
+    // the group of flows without a local socket has no filter
+    expect(keyToFilter({ cgroup: null })).toEqual(emptyFilter());
     expect(keyToFilter({ iface: 'eth0', direction: 'ingress', src: '1.1.1.1', dst: '2.2.2.2', proto: 'tcp', sport: 1, dport: 2, family: 4 }))
       .toEqual({ ...emptyFilter(), iface: 'eth0', direction: 'ingress', src: '1.1.1.1', dst: '2.2.2.2', proto: 'tcp', sport: '1', dport: '2' });
   });
@@ -93,6 +106,11 @@ describe('top keys', () => {
     expect(formatKey('dport', { dport: 443 })).toBe('443');
     expect(formatKey('iface', { node: 'n1', iface: 'eth0' })).toBe('n1/eth0');
     expect(formatKey('iface', { iface: 'eth0' })).toBe('eth0');
+    expect(formatKey('cgroup', { cgroup: '/system.slice/nginx.service', cgroupId: 7 })).toBe('/system.slice/nginx.service');
+    expect(formatKey('cgroup', { cgroup: null, cgroupId: 7 })).toBe('cgroup id 7');
+    expect(formatKey('cgroup', { cgroup: null })).toBe('no local socket');
+    expect(formatKey('workload', { workload: 'shop/cart' })).toBe('shop/cart');
+    expect(formatKey('workload', { workload: null })).toBe('none');
     expect(formatKey('mystery', { a: 1, b: 'x' })).toBe('a=1 b=x');
   });
 });

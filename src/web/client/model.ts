@@ -26,6 +26,11 @@ export interface FlowRecord {
   end?: string;
   firstSeen?: string;
   lastSeen?: string;
+  /** attribution: the local socket's cgroup v2 path (null: not resolved); absent without a local socket */
+  cgroup?: string | null;
+  workload?: string | null;
+  pod?: { namespace: string; name: string };
+  container?: string;
 }
 
 export interface DirCounters {
@@ -429,7 +434,16 @@ export function normalizeFlow(v: unknown): FlowRecord | undefined {
     end: str(v.end),
     firstSeen: str(v.firstSeen),
     lastSeen: str(v.lastSeen),
+    cgroup: v.cgroup === null ? null : str(v.cgroup),
+    workload: v.workload === null ? null : str(v.workload),
+    pod: isObj(v.pod) && str(v.pod.namespace) && str(v.pod.name) ? { namespace: str(v.pod.namespace)!, name: str(v.pod.name)! } : undefined,
+    container: str(v.container),
   };
+}
+
+/** Whether a record says who sent or received it (a local socket's cgroup). */
+export function attributed(r: FlowRecord): boolean {
+  return r.cgroup !== undefined || (r.workload !== undefined && r.workload !== null);
 }
 
 /** Identity of one record (one flow over one interval), to drop a record seen twice (backlog + stream). */

@@ -25,17 +25,21 @@ export interface FlowFilter {
   proto: string;
   iface: string;
   direction: string;
+  /** cgroup v2 path prefix of the local socket, by whole components */
+  cgroup: string;
+  /** workload label, exactly */
+  workload: string;
   /** only offered when the API serves several nodes (a relay) */
   node: string;
 }
 
 export const FILTER_FIELDS = [
-  'ip', 'src', 'dst', 'port', 'sport', 'dport', 'proto', 'iface', 'direction', 'node',
+  'ip', 'src', 'dst', 'port', 'sport', 'dport', 'proto', 'iface', 'direction', 'cgroup', 'workload', 'node',
 ] as const satisfies readonly (keyof FlowFilter)[];
 export type FilterField = (typeof FILTER_FIELDS)[number];
 
 export function emptyFilter(): FlowFilter {
-  return { ip: '', src: '', dst: '', port: '', sport: '', dport: '', proto: '', iface: '', direction: '', node: '' };
+  return { ip: '', src: '', dst: '', port: '', sport: '', dport: '', proto: '', iface: '', direction: '', cgroup: '', workload: '', node: '' };
 }
 
 export const TOP_BY = TOP_DIMENSIONS;
@@ -98,6 +102,11 @@ export function validateFilter(f: FlowFilter): Partial<Record<FilterField, strin
   if (f.proto && !isProto(f.proto)) errors.proto = 'tcp, udp, icmp, icmpv6, sctp or a protocol number 0–255';
   if (f.direction && f.direction !== 'ingress' && f.direction !== 'egress') errors.direction = 'ingress or egress';
   if (f.iface && !/^[^\s/]{1,64}$/.test(f.iface)) errors.iface = 'an interface name';
+  // as the server: an absolute path below the cgroup v2 root; a label of at most 512 characters
+  if (f.cgroup && !(f.cgroup.startsWith('/') && f.cgroup.length <= 4096 && !f.cgroup.includes('\0'))) {
+    errors.cgroup = 'a cgroup path from the cgroup v2 root, e.g. /system.slice or /kubepods.slice';
+  }
+  if (f.workload.length > 512) errors.workload = 'a workload label of at most 512 characters, e.g. nginx.service or shop/cart-7d9f';
   if (f.node && !/^\S{1,253}$/.test(f.node)) errors.node = 'a node name';
   return errors;
 }
@@ -153,7 +162,7 @@ export type TopKey = Record<string, string | number | null | undefined>;
  */
 export function keyToFilter(key: TopKey): FlowFilter {
   const f = emptyFilter();
-  for (const k of ['src', 'dst', 'sport', 'dport', 'proto', 'iface', 'direction', 'node'] as const) {
+  for (const k of ['src', 'dst', 'sport', 'dport', 'proto', 'iface', 'direction', 'cgroup', 'workload', 'node'] as const) {
     const v = key[k];
     if (v !== undefined && v !== null && v !== '') f[k] = String(v);
   }
@@ -190,6 +199,11 @@ export function formatKey(by: string, key: TopKey): string {
       return key.node ? `${s(key.node)}/${s(key.iface)}` : s(key.iface);
     case 'node':
       return s(key.node);
+    case 'cgroup':
+      // null: no local socket, or (with cgroupId) a cgroup whose path could not be read
+      return key.cgroup ? s(key.cgroup) : key.cgroupId ? `cgroup id ${s(key.cgroupId)}` : 'no local socket';
+    case 'workload':
+      return key.workload ? s(key.workload) : 'none';
     default: {
       const parts = Object.entries(key).map(([k, v]) => `${k}=${s(v)}`);
       return parts.join(' ');

@@ -9,7 +9,7 @@ import { ApiError, EventStream, getJson } from '../api.js';
 import { conn, updateConn } from '../connection.js';
 import { $, h, numCell } from '../dom.js';
 import { endpoint, exact, formatBytes, formatClock, formatCount } from '../format.js';
-import { type FlowRecord, flowRecordKey, normalizeFlow } from '../model.js';
+import { type FlowRecord, attributed, flowRecordKey, normalizeFlow } from '../model.js';
 import { flowsQuery } from '../query.js';
 import { markFirstData, state } from '../state.js';
 
@@ -23,6 +23,25 @@ let received = 0;
 let newestEnd = '5s';
 const seenKeys = new Set<string>();
 conn.held = () => pending.length;
+/** a record of the list said who sent it: the Workload column is shown */
+let attribution = false;
+
+function noteAttribution(r: FlowRecord): void {
+  if (attribution || !attributed(r)) return;
+  attribution = true;
+  document.body.classList.remove('no-workload');
+}
+
+/** Who sent or received the flow: the workload label, with the cgroup, pod and container on hover. */
+function workloadCell(r: FlowRecord): HTMLTableCellElement {
+  const title = [
+    r.cgroup !== undefined && `cgroup ${r.cgroup ?? '(path unknown)'}`,
+    r.pod && `pod ${r.pod.namespace}/${r.pod.name}`,
+    r.container && `container ${r.container}`,
+  ].filter(Boolean).join('\n');
+  const text = r.workload ?? (r.cgroup === undefined ? '' : 'unknown');
+  return h('td', { class: 'col-wl', title: title || (attributed(r) ? '' : 'no local socket') }, text);
+}
 
 function flowRow(r: FlowRecord, fresh: boolean): HTMLTableRowElement {
   const ingress = r.direction === 'ingress';
@@ -36,6 +55,7 @@ function flowRow(r: FlowRecord, fresh: boolean): HTMLTableRowElement {
     h('td', { title: icmp ? `${r.proto}${icmp}` : r.proto }, h('span', { class: 'proto' }, r.proto)),
     h('td', { class: 'ep mono', title: r.src }, endpoint(r.src, r.sport)),
     h('td', { class: 'ep mono', title: r.dst }, endpoint(r.dst, r.dport)),
+    workloadCell(r),
     numCell(formatCount(r.packets), exact(r.packets, 'packets')),
     numCell(formatBytes(r.bytes), exact(r.bytes, 'bytes')),
     h('td', { class: 'flags' }, (r.tcpFlags ?? []).join(' ')),
@@ -89,6 +109,7 @@ function onFlow(data: unknown): void {
   const r = normalizeFlow(data);
   if (!r || !rememberKey(r)) return;
   received++;
+  noteAttribution(r);
   if (r.end && (newestEnd.endsWith('s') || r.end > newestEnd)) newestEnd = r.end;
   pending.push(r);
   if (pending.length > state.maxRows) pending.splice(0, pending.length - state.maxRows);
@@ -107,6 +128,8 @@ export async function restartFlows(): Promise<void> {
   pending = [];
   seenKeys.clear();
   received = 0;
+  attribution = false;
+  document.body.classList.add('no-workload');
   flowTbody.replaceChildren();
   updateFlowCount();
   const errBox = $('#flows-err');
@@ -125,6 +148,7 @@ export async function restartFlows(): Promise<void> {
       if (r && rememberKey(r)) {
         rows.push(flowRow(r, false));
         received++;
+        noteAttribution(r);
         if (rows.length === 1 && r.end && !Number.isNaN(Date.parse(r.end))) since = r.end;
       }
     }

@@ -16,7 +16,7 @@ const topWindow = $<HTMLSelectElement>('#top-window');
 
 const BY_LABEL: Record<string, string> = {
   src: 'Source', dst: 'Destination', pair: 'Source → destination', flow: 'Flow', sport: 'Source port',
-  dport: 'Destination port', proto: 'Protocol', iface: 'Interface', node: 'Node',
+  dport: 'Destination port', proto: 'Protocol', iface: 'Interface', node: 'Node', cgroup: 'Cgroup', workload: 'Workload',
 };
 
 function bar(share: number): HTMLElement {
