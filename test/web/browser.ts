@@ -5,9 +5,12 @@
  * test can assert there were none.
  */
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import Fastify from 'fastify';
+import { request } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import dashboard from '../../src/web/plugin.js';
 
 export const CHROMIUM = process.env.FLOWSCOPE_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
@@ -152,4 +155,28 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : Math.round((s[m - 1] + s[m]) / 2);
+}
+
+/**
+ * The dashboard's page and assets (from `root`, default dist/web/public) with
+ * /api/* forwarded to the API at `target`, streams included: a page for an API
+ * app that serves other assets (or none).
+ */
+export async function dashboardProxy(target: string, root?: string): Promise<{ url: string; close(): Promise<void> }> {
+  const t = new URL(target);
+  const app = Fastify({ forceCloseConnections: true });
+  await app.register(dashboard, root ? { root } : {});
+  app.all('/api/*', (req, reply) => {
+    reply.hijack();
+    const up = request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (res) => {
+      reply.raw.writeHead(res.statusCode ?? 502, res.headers);
+      res.pipe(reply.raw);
+    });
+    up.on('error', () => reply.raw.destroy());
+    req.raw.on('close', () => up.destroy());
+    up.end();
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const a = app.server.address();
+  return { url: `http://127.0.0.1:${a && typeof a === 'object' ? a.port : 0}`, close: () => app.close() };
 }

@@ -20,7 +20,7 @@ import { freePort } from '../helpers/ports.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
 import { TRAFFIC, startHostSink, stop } from '../helpers/processes.js';
-import { ARTIFACTS, type Browser, launch, measureColdLoads, median, screenshot } from './browser.js';
+import { ARTIFACTS, type Browser, dashboardProxy, launch, measureColdLoads, median, screenshot } from './browser.js';
 
 const skip = skipKernelTests('dashboard e2e');
 const root = resolve(import.meta.dirname, '../..');
@@ -43,29 +43,6 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-/** The dashboard plugin with /api/* forwarded to `target` (see FLOWSCOPE_E2E_PROXY). */
-async function dashboardProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { default: Fastify } = await import('fastify');
-  const { default: dashboard } = await import('../../src/web/plugin.js');
-  const http = await import('node:http');
-  const t = new URL(target);
-  const app = Fastify({ forceCloseConnections: true });
-  await app.register(dashboard);
-  app.all('/api/*', (req, reply) => {
-    reply.hijack();
-    const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (res) => {
-      reply.raw.writeHead(res.statusCode ?? 502, res.headers);
-      res.pipe(reply.raw);
-    });
-    up.on('error', () => reply.raw.destroy());
-    req.raw.on('close', () => up.destroy());
-    up.end();
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const a = app.server.address();
-  return { url: `http://127.0.0.1:${a && typeof a === 'object' ? a.port : 0}`, close: () => app.close() };
 }
 
 interface Iface {
