@@ -73,14 +73,12 @@ class Slot {
   /** the accounting's totals object of this interface: another object is another attachment */
   source: InterfaceTotals | undefined;
   live = false;
-  /** polls (sequence numbers) this slot has points for: firstSeq..lastSeq */
+  /** polls (sequence numbers) this slot has points for: firstSeq..lastSeq (the last that listed it) */
   firstSeq = 0;
   lastSeq = 0;
   /** minutes (coarse bucket numbers) it has points for */
   firstBucket = 0;
   lastBucket = 0;
-  /** the poll that last listed it */
-  seenSeq = -1;
   lastPollMs = 0;
   readonly previous = new Float64Array(COLUMNS);
   /** COLUMNS values per point, point-major */
@@ -128,7 +126,6 @@ export class InterfaceHistory {
   constructor(config: Partial<InterfaceHistoryConfig> & Pick<InterfaceHistoryConfig, 'pollIntervalMs'>) {
     this.config = { ...DEFAULT_INTERFACE_HISTORY, ...config };
     if (!(this.config.pollIntervalMs > 0)) throw new RangeError(`pollIntervalMs must be positive, got ${this.config.pollIntervalMs}`);
-    if (this.config.coarseStepMs % 1000 !== 0) throw new RangeError(`coarseStepMs must be whole seconds, got ${this.config.coarseStepMs}`);
     this.fineCapacity = fineCapacity(this.config);
     this.coarseCapacity = coarseCapacity(this.config);
     this.fineTimes = new Float64Array(this.fineCapacity);
@@ -170,7 +167,7 @@ export class InterfaceHistory {
     // An interface the accounting no longer lists has left: its history stays until it ages out.
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[i];
-      if (slot.live && slot.seenSeq !== this.seq) this.end(slot);
+      if (slot.live && slot.lastSeq !== this.seq) this.end(slot);
     }
     this.interfacesOmitted = this.omittedNow;
     this.lastPollMs = t;
@@ -186,7 +183,6 @@ export class InterfaceHistory {
     }
     slot ??= this.start(ifindex, iface, rx);
     if (!slot) return;
-    slot.seenSeq = this.seq;
     slot.lastSeq = this.seq;
     slot.lastBucket = this.bucket;
     slot.lastPollMs = this.atMs;
@@ -269,14 +265,10 @@ export class InterfaceHistory {
     return out;
   }
 
-  private emptySeries(slot: Slot): InterfaceSeries {
-    return { iface: slot.iface, ifindex: slot.ifindex, t: [], rxPackets: [], rxBytes: [], txPackets: [], txBytes: [] };
-  }
-
-  /** The steps [start, end) this slot holds whole, within [fromMs, toMs). */
-  private steps(firstWholeMs: number, lastMs: number, live: boolean, fromMs: number, toMs: number, stepMs: number): [number, number] {
-    const start = Math.max(fromMs, Math.floor(firstWholeMs / stepMs) * stepMs + (firstWholeMs % stepMs === 0 ? 0 : stepMs));
-    const end = live ? toMs : Math.min(toMs, Math.floor(lastMs / stepMs) * stepMs + stepMs);
+  /** The steps [start, end) within [fromMs, toMs) that a slot holds whole from firstWholeMs on. */
+  private steps(slot: Slot, firstWholeMs: number, fromMs: number, toMs: number, stepMs: number): [number, number] {
+    const start = Math.max(fromMs, Math.ceil(firstWholeMs / stepMs) * stepMs);
+    const end = slot.live ? toMs : Math.min(toMs, Math.floor(slot.lastPollMs / stepMs) * stepMs + stepMs);
     return [start, end];
   }
 
@@ -285,7 +277,7 @@ export class InterfaceHistory {
     if (oldest > slot.lastSeq) return undefined;
     // The oldest poll held (or the slot's first, whose point holds everything since attach) may be the tail of a
     // longer interval: whole steps begin after it.
-    const [start, end] = this.steps(this.fineTimes[oldest % this.fineCapacity] + 1, slot.lastPollMs, slot.live, fromMs, toMs, stepMs);
+    const [start, end] = this.steps(slot, this.fineTimes[oldest % this.fineCapacity] + 1, fromMs, toMs, stepMs);
     const n = Math.max(0, Math.round((end - start) / stepMs));
     const sums = new Float64Array(n * COLUMNS);
     for (let seq = slot.lastSeq; seq >= oldest; seq--) {
@@ -302,8 +294,8 @@ export class InterfaceHistory {
   private coarseSeries(slot: Slot, fromMs: number, toMs: number, stepMs: number): InterfaceSeries | undefined {
     const coarseStep = this.config.coarseStepMs;
     const oldest = Math.max(slot.firstBucket + 1, this.bucket - this.coarseCapacity + 1);
-    if (oldest > slot.lastBucket && slot.live === false) return undefined;
-    const [start, end] = this.steps(oldest * coarseStep, slot.lastPollMs, slot.live, fromMs, toMs, stepMs);
+    if (oldest > slot.lastBucket && !slot.live) return undefined;
+    const [start, end] = this.steps(slot, oldest * coarseStep, fromMs, toMs, stepMs);
     const n = Math.max(0, Math.round((end - start) / stepMs));
     const sums = new Float64Array(n * COLUMNS);
     const last = Math.min(slot.lastBucket, Math.floor(end / coarseStep) - 1);
@@ -317,7 +309,7 @@ export class InterfaceHistory {
   }
 
   private toSeries(slot: Slot, start: number, n: number, stepMs: number, sums: Float64Array): InterfaceSeries {
-    const s = this.emptySeries(slot);
+    const s: InterfaceSeries = { iface: slot.iface, ifindex: slot.ifindex, t: [], rxPackets: [], rxBytes: [], txPackets: [], txBytes: [] };
     for (let i = 0; i < n; i++) {
       s.t.push(start + i * stepMs);
       s.rxPackets.push(sums[i * COLUMNS + RX_PACKETS]);
