@@ -214,12 +214,12 @@ export function mergeTopAnswers(answers: TopAnswer[], q: TopQuery, askedK: numbe
   let exact = true;
   let from: string | null = null;
   let to: string | null = null;
+  const unlistedOf = answers.map((a) => unlistedBounds(a, q, askedK));
   answers.forEach((a, index) => {
     totalBytes += a.totalBytes;
     totalPackets += a.totalPackets;
-    // An answer from a relay of an older version carries no bounds: then only its exact answers bound anything.
-    unlistedBytes += a.unlistedBytesMax ?? (a.exact ? 0 : Infinity);
-    unlistedPackets += a.unlistedPacketsMax ?? (a.exact ? 0 : Infinity);
+    unlistedBytes += unlistedOf[index].bytes;
+    unlistedPackets += unlistedOf[index].packets;
     if (!a.exact || a.entries.length >= askedK) exact = false;
     if (a.from !== null && (from === null || a.from < from)) from = a.from;
     if (a.to !== null && (to === null || a.to > to)) to = a.to;
@@ -238,8 +238,8 @@ export function mergeTopAnswers(answers: TopAnswer[], q: TopQuery, askedK: numbe
   for (const m of byKey.values()) {
     answers.forEach((a, index) => {
       if (m.listedBy.has(index)) return;
-      m.bytesMax += a.unlistedBytesMax ?? (a.exact ? 0 : Infinity);
-      m.packetsMax += a.unlistedPacketsMax ?? (a.exact ? 0 : Infinity);
+      m.bytesMax += unlistedOf[index].bytes;
+      m.packetsMax += unlistedOf[index].packets;
     });
   }
   const metric = q.metric;
@@ -259,6 +259,21 @@ export function mergeTopAnswers(answers: TopAnswer[], q: TopQuery, askedK: numbe
     entries, from, to, totalBytes, totalPackets, exact,
     unlistedBytesMax: finiteOr(unlistedBytesMax), unlistedPacketsMax: finiteOr(unlistedPacketsMax),
   };
+}
+
+/**
+ * The most a key an answer did not list can have there. An answer from a
+ * relay of an older version carries no bounds: when exact and not cut at
+ * `askedK` nothing is missing; exact but cut, a missing key is at most its
+ * smallest listed value of the ranked metric (the other metric is unbounded);
+ * otherwise nothing is known.
+ */
+function unlistedBounds(a: TopAnswer, q: TopQuery, askedK: number): { bytes: number; packets: number } {
+  if (a.unlistedBytesMax !== undefined && a.unlistedPacketsMax !== undefined) return { bytes: a.unlistedBytesMax, packets: a.unlistedPacketsMax };
+  if (a.exact && a.entries.length < askedK) return { bytes: 0, packets: 0 };
+  if (!a.exact) return { bytes: Infinity, packets: Infinity };
+  const smallest = Math.min(...a.entries.map((e) => e[q.metric]));
+  return q.metric === 'bytes' ? { bytes: smallest, packets: Infinity } : { bytes: Infinity, packets: smallest };
 }
 
 /** JSON has no Infinity: an unknown bound is reported as the largest number. */

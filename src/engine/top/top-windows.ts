@@ -88,6 +88,13 @@ interface DimSummary {
   /** what the groups it did not keep summed to */
   droppedPackets: number;
   droppedBytes: number;
+  /**
+   * Per kept group, 1 when part of it was dropped: a flow that ended and came
+   * back within the bucket has two slots, and only one may have been kept.
+   */
+  partial?: Uint8Array;
+  /** flow dimension: the cgroup id each kept flow had in this bucket */
+  cgroupIds?: Float64Array;
 }
 
 /** A bucket as queries see it: a closed one, or the open one summarized for one query. */
@@ -171,6 +178,8 @@ const MAX_QUERY_RESTARTS = 3;
 
 /** The group number of "no cgroup" / "no workload". */
 const NO_GROUP = 0;
+/** How long a relay keeps an open-bucket summary while its bucket keeps changing, ms. */
+const RELAY_OPEN_SUMMARY_MS = 1000;
 
 export class TopWindows {
   private readonly keyTable = new Map<string, GroupKey>();
@@ -205,9 +214,10 @@ export class TopWindows {
   private readonly answerIds = new WeakMap<TopAnswer, string[]>();
   /** names cgroup ids (the last labeler a batch brought) */
   private labels: CgroupLabeler | undefined;
-  /** workload labels as group numbers (0: none); grows with distinct workloads, which cgroups bound */
-  private readonly workloadIds = new Map<string, number>();
-  private readonly workloadNames: string[] = [''];
+  /** open summaries being computed, per dimension: a second query of the same dimension waits for the first */
+  private readonly openInFlight = new Map<TopDimension, { version: number; summary: Promise<DimSummary> }>();
+  /** when each cached open summary was made (timeline ms): a relay's bucket changes with every node's batch */
+  private readonly openSummaryMadeAt = new Map<TopDimension, number>();
   /** closes so far; answers are cached per generation */
   generation = 0;
   /** timeline = mono() + origin: reads as the wall clock at construction */
@@ -379,7 +389,7 @@ export class TopWindows {
   }
 
   private newGrouper(dim: Exclude<TopDimension, 'flow'>): Grouper {
-    return new Grouper(dim, this.tuples, this.nodes, (slot) => this.openCgroup[slot], (cgroupId) => this.workloadNumber(cgroupId));
+    return new Grouper(dim, this.tuples, this.nodes, (slot) => this.openCgroup[slot], (cgroupId) => this.labels?.(cgroupId), this.ifaceName);
   }
 
   /**
@@ -421,40 +431,118 @@ export class TopWindows {
         if (bytes[g] > droppedMaxBytes) droppedMaxBytes = bytes[g];
       }
     }
-    const summary: DimSummary = {
-      keys: new Array<GroupKey>(kept.length),
-      packets: new Float64Array(kept.length),
-      bytes: new Float64Array(kept.length),
-      groups: count,
-      droppedMaxPackets, droppedMaxBytes, droppedPackets, droppedBytes,
-    };
+    // Kept groups with one key (a flow's two slots) become one entry.
+    const ids = new Map<string, number>();
+    const keys: GroupKey[] = [];
+    const keptPackets: number[] = [];
+    const keptBytes: number[] = [];
+    const cgroupIds: number[] = [];
     for (let j = 0; j < kept.length; j++) {
       const g = kept[j];
       const fields = this.flowFields(rep[g]);
-      summary.keys[j] = retain ? this.acquireKey(dim, fields) : transientKey(dim, fields);
-      summary.packets[j] = packets[g];
-      summary.bytes[j] = bytes[g];
+      const { id } = groupKeyOf(dim, fields);
+      const at = ids.get(id);
+      if (at !== undefined) {
+        keptPackets[at] += packets[g];
+        keptBytes[at] += bytes[g];
+      } else {
+        ids.set(id, keys.length);
+        keys.push(retain ? this.acquireKey(dim, fields) : transientKey(dim, fields));
+        keptPackets.push(packets[g]);
+        keptBytes.push(bytes[g]);
+        cgroupIds.push(fields.cgroupId);
+      }
       if ((j & 127) === 127) await slicer?.check();
+    }
+    const summary: DimSummary = {
+      keys,
+      packets: Float64Array.from(keptPackets),
+      bytes: Float64Array.from(keptBytes),
+      groups: count,
+      droppedMaxPackets, droppedMaxBytes, droppedPackets, droppedBytes,
+    };
+    if (dim === 'flow') {
+      summary.cgroupIds = Float64Array.from(cgroupIds);
+      if (count > kept.length) summary.partial = await this.partialFlows(kept, count, rep, ids, slicer);
     }
     return summary;
   }
 
   /**
+   * Which kept flows lost part of their sum to the dropped ones: a flow that
+   * ended and came back within the bucket has two slots with one key. Dropped
+   * slots are matched against the kept ones by a cheap fingerprint first, and
+   * by key only when it collides.
+   */
+  private async partialFlows(kept: number[], count: number, rep: Uint32Array, ids: Map<string, number>, slicer: Slicer | undefined): Promise<Uint8Array | undefined> {
+    const fingerprints = new Set<number>();
+    for (const g of kept) fingerprints.add(this.flowFingerprint(rep[g]));
+    // Its own marks: this runs in slices, and another summary may use the shared scratch meanwhile.
+    const mark = new Uint8Array(count);
+    for (const g of kept) mark[g] = 1;
+    let partial: Uint8Array | undefined;
+    for (let from = 0; from < count; from += CLOSE_CHUNK) {
+      const to = Math.min(count, from + CLOSE_CHUNK);
+      for (let g = from; g < to; g++) {
+        if (mark[g] === 1 || !fingerprints.has(this.flowFingerprint(rep[g]))) continue;
+        const at = ids.get(groupKeyOf('flow', this.flowFields(rep[g])).id);
+        if (at !== undefined) (partial ??= new Uint8Array(ids.size))[at] = 1;
+      }
+      await slicer?.check();
+    }
+    return partial;
+  }
+
+  /** A hash of a slot's flow identity (equal keys, equal fingerprints). */
+  private flowFingerprint(slot: number): number {
+    const t = this.tuples;
+    let h = Math.imul(t.ifindex(slot) ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ t.meta(slot), 0xc2b2ae35);
+    h = Math.imul(h ^ t.ports(slot), 0x85ebca6b);
+    h = Math.imul(h ^ t.srcId(slot), 0xc2b2ae35);
+    h = Math.imul(h ^ t.dstId(slot), 0x85ebca6b);
+    return (h ^ this.nodes.nodeId(slot)) >>> 0;
+  }
+
+  /**
    * The open bucket summarized along one dimension, as a close would; cached
-   * until the bucket changes. Sliced like a close (a million flows take tens
-   * of ms); when records arrive between slices, it starts over, and after a
-   * few tries finishes in one go.
+   * until the bucket changes, and shared by the queries that ask meanwhile.
+   * Sliced like a close (a million flows take tens of ms); when records
+   * arrive between slices it starts over (a relay, whose bucket changes with
+   * every node's batch, instead reads it as it fills and keeps the summary
+   * for a second); after a few tries, or when the query is unsliced, it runs
+   * in one go.
    */
   private async openSummary(dim: TopDimension, slicer: Slicer | undefined): Promise<DimSummary> {
+    const relay = this.nodes.many;
+    if (this.openSummariesVersion !== this.openVersion) {
+      const fresh = relay && !this.openRetired;
+      if (!fresh) this.openSummaries.clear();
+      else for (const [d, at] of this.openSummaryMadeAt) if (this.timelineNow() - at >= RELAY_OPEN_SUMMARY_MS) this.openSummaries.delete(d);
+      this.openSummariesVersion = this.openVersion;
+    }
+    const cached = this.openSummaries.get(dim);
+    if (cached) return cached;
+    const inFlight = this.openInFlight.get(dim);
+    if (inFlight && (inFlight.version === this.openVersion || relay)) return inFlight.summary;
+    const version = this.openVersion;
+    const summary = this.computeOpenSummary(dim, slicer).finally(() => {
+      if (this.openInFlight.get(dim)?.summary === summary) this.openInFlight.delete(dim);
+    });
+    this.openInFlight.set(dim, { version, summary });
+    const done = await summary;
+    this.openSummaries.set(dim, done);
+    this.openSummaryMadeAt.set(dim, this.timelineNow());
+    return done;
+  }
+
+  private async computeOpenSummary(dim: TopDimension, slicer: Slicer | undefined): Promise<DimSummary> {
+    const restartOnChange = !this.nodes.many;
     for (let attempt = 0; ; attempt++) {
-      if (this.openSummariesVersion !== this.openVersion) {
-        this.openSummaries.clear();
-        this.openSummariesVersion = this.openVersion;
-      }
-      const cached = this.openSummaries.get(dim);
-      if (cached) return cached;
       const version = this.openVersion;
       const sliced = attempt < MAX_QUERY_RESTARTS ? slicer : undefined;
+      const changed = () => this.openRetired || (restartOnChange && version !== this.openVersion);
+      if (this.openRetired) return emptySummary();
       const n = this.touchedCount;
       let summary: DimSummary;
       if (dim === 'flow') {
@@ -465,30 +553,16 @@ export class TopWindows {
         if (!g) this.queryGroupers.set(dim, (g = this.newGrouper(dim)));
         // Pairs are about one per flow: sized up front, as a close does (growing a big index would hold the event loop).
         g.reset(dim === 'pair' ? n : 0);
-        for (let from = 0; from < n && version === this.openVersion; from += CLOSE_CHUNK) {
+        for (let from = 0; from < n && !changed(); from += CLOSE_CHUNK) {
           g.addRange(this.touched, from, Math.min(n, from + CLOSE_CHUNK), this.openPackets, this.openBytes);
           await sliced?.check();
         }
-        if (version !== this.openVersion) continue;
+        if (changed()) continue;
         summary = await this.summarize(dim, g.count, g.packets, g.bytes, g.rep, sliced, false);
       }
-      if (version !== this.openVersion) continue;
-      this.openSummaries.set(dim, summary);
+      if (changed()) continue;
       return summary;
     }
-  }
-
-  private workloadNumber(cgroupId: number): number {
-    if (cgroupId === 0) return NO_GROUP;
-    const workload = this.labels?.(cgroupId)?.workload;
-    if (workload === undefined) return NO_GROUP;
-    let n = this.workloadIds.get(workload);
-    if (n === undefined) {
-      n = this.workloadNames.length;
-      this.workloadIds.set(workload, n);
-      this.workloadNames.push(workload);
-    }
-    return n;
   }
 
   private flowFields(slot: number): FlowFields {
@@ -559,6 +633,7 @@ export class TopWindows {
   async series(q: TopQuery, slicer: Slicer = new Slicer()): Promise<TopSeries> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation;
+      const version = this.openVersion;
       const answer = await this.topSliced(q, slicer);
       const span = this.span(q);
       const buckets = await this.bucketsOf(span, q, slicer);
@@ -566,7 +641,7 @@ export class TopWindows {
       (this.answerIds.get(answer) ?? []).forEach((id, i) => listed.set(id, i));
       const values = answer.entries.map(() => new Array<number>(buckets.length).fill(0));
       const other: number[] = [];
-      const verdicts = new Map<GroupKey, boolean>();
+      const verdicts = new Map<GroupKey | string, boolean>();
       for (let b = 0; b < buckets.length; b++) {
         let listedSum = 0;
         const total = this.visitBucket(q, buckets[b], (id, _key, packets, bytes) => {
@@ -579,7 +654,9 @@ export class TopWindows {
         other.push((q.metric === 'bytes' ? total.bytes : total.packets) - listedSum);
         await slicer.check();
       }
-      if (generation !== this.generation && attempt < MAX_QUERY_RESTARTS) continue;
+      // The entries were chosen from one state of the buckets; their values must come from the same.
+      const moved = generation !== this.generation || (version !== this.openVersion && !this.nodes.many);
+      if (moved && attempt < MAX_QUERY_RESTARTS) continue;
       return {
         bucketMs: this.config.bucketMs,
         times: buckets.map((b) => b.epoch * this.config.bucketMs + span.offset),
@@ -628,13 +705,15 @@ export class TopWindows {
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation;
       const span = this.span(q);
-      const cacheKey = `${q.by}|${q.metric}|${q.k}|${span.firstEpoch}|${span.lastEpoch}|${span.withOpen ? `${this.openVersion}|${span.to}` : ''}|${span.offset}|${filterCacheKey(q.filter)}`;
+      const cacheKey = `${q.by}|${q.metric}|${q.k}|${span.firstEpoch}|${span.lastEpoch}|${span.withOpen ? this.openVersion : ''}|${span.to}|${span.offset}|${filterCacheKey(q.filter)}`;
       const cached = this.cache.get(cacheKey);
       if (cached) return cached;
-      const buckets = await this.bucketsOf(span, q, slicer);
+      // The last try runs in one go: nothing can close or arrive in the middle of it.
+      const sliceNow = attempt < MAX_QUERY_RESTARTS ? slicer : undefined;
+      const buckets = await this.bucketsOf(span, q, sliceNow);
       const merged = new Merge();
       const filtered = hasKeyConditions(q.filter);
-      const verdicts = new Map<GroupKey, boolean>();
+      const verdicts = new Map<GroupKey | string, boolean>();
       let visited = 0;
       for (const b of buckets) {
         const total = this.visitBucket(q, b, (id, key, packets, bytes, exact) => {
@@ -648,7 +727,7 @@ export class TopWindows {
         else merged.addSlack(s.droppedPackets, s.droppedBytes, false);
         if (visited >= QUERY_CHUNK) {
           visited = 0;
-          await slicer?.check();
+          await sliceNow?.check();
         }
       }
       // A bucket that closed meanwhile may have moved data between the open bucket and `closed`: start again.
@@ -676,26 +755,38 @@ export class TopWindows {
    */
   private visitBucket(
     q: TopQuery, b: BucketView, visit: (id: string, key: GroupKeyFields, packets: number, bytes: number, exact: boolean) => void,
-    /** the filter's verdict per flow key, shared by the buckets of one query (a key is in many buckets) */
-    verdicts: Map<GroupKey, boolean>,
+    /** the filter's verdict per flow key (and cgroup, when attribution is asked), shared by the buckets of one query */
+    verdicts: Map<GroupKey | string, boolean>,
   ): { packets: number; bytes: number } {
     if (!hasKeyConditions(q.filter)) {
       const s = b.dim(q.by);
-      for (let j = 0; j < s.keys.length; j++) visit(s.keys[j].id, s.keys[j].key, s.packets[j], s.bytes[j], true);
+      for (let j = 0; j < s.keys.length; j++) visit(s.keys[j].id, s.keys[j].key, s.packets[j], s.bytes[j], s.partial?.[j] !== 1);
       return { packets: b.packets, bytes: b.bytes };
     }
     const s = b.dim('flow');
+    // A flow's cgroup is the one it had in this bucket (a flow key lives across buckets; its socket may not).
+    const attribution = q.filter.cgroup !== undefined || q.filter.workload !== undefined || q.by === 'cgroup' || q.by === 'workload';
     let packets = 0;
     let bytes = 0;
     for (let j = 0; j < s.keys.length; j++) {
       const gk = s.keys[j];
-      let ok = verdicts.get(gk);
-      if (ok === undefined) verdicts.set(gk, (ok = matchesFlow(q.filter, gk.flow!)));
+      let flow = gk.flow!;
+      let memo: GroupKey | string = gk;
+      if (attribution) {
+        const cgroupId = s.cgroupIds?.[j] ?? 0;
+        if (cgroupId !== flow.cgroupId) {
+          const label = cgroupId !== 0 ? this.labels?.(cgroupId) : undefined;
+          flow = { ...flow, cgroupId, cgroup: label?.path ?? null, workload: label?.workload ?? null };
+          memo = `${gk.id}\u0000${cgroupId}`;
+        }
+      }
+      let ok = verdicts.get(memo);
+      if (ok === undefined) verdicts.set(memo, (ok = matchesFlow(q.filter, flow)));
       if (!ok) continue;
       packets += s.packets[j];
       bytes += s.bytes[j];
-      const { id, key } = q.by === 'flow' ? gk : groupKeyOf(q.by, gk.flow!);
-      visit(id, key, s.packets[j], s.bytes[j], q.by === 'flow');
+      const { id, key } = q.by === 'flow' ? gk : groupKeyOf(q.by, flow);
+      visit(id, key, s.packets[j], s.bytes[j], q.by === 'flow' && s.partial?.[j] !== 1);
     }
     return { packets, bytes };
   }
@@ -716,8 +807,10 @@ class Merge {
   private readonly coveredBytes: number[] = [];
   private slackPackets = 0;
   private slackBytes = 0;
-  /** groups the current bucket held completely (added since the last addSlack()) */
+  /** groups the current bucket held completely (added since the last addSlack()), each once */
   private readonly pending: number[] = [];
+  private readonly pendingMark: number[] = [];
+  private bucketSerial = 1;
   private totalPackets = 0;
   private totalBytes = 0;
 
@@ -731,10 +824,14 @@ class Merge {
       this.bytes.push(0);
       this.coveredPackets.push(0);
       this.coveredBytes.push(0);
+      this.pendingMark.push(0);
     }
     this.packets[i] += packets;
     this.bytes[i] += bytes;
-    if (complete) this.pending.push(i);
+    if (complete && this.pendingMark[i] !== this.bucketSerial) {
+      this.pendingMark[i] = this.bucketSerial;
+      this.pending.push(i);
+    }
   }
 
   /** Closes a bucket: its slack, covered for the groups it held completely (when `coverable`). */
@@ -748,6 +845,7 @@ class Merge {
       }
     }
     this.pending.length = 0;
+    this.bucketSerial++;
   }
 
   addTotals(packets: number, bytes: number): void {
@@ -792,6 +890,11 @@ class Merge {
   }
 }
 
+/** The open bucket's summary once it closed (the closed bucket answers for it). */
+function emptySummary(): DimSummary {
+  return { keys: [], packets: new Float64Array(0), bytes: new Float64Array(0), groups: 0, droppedMaxPackets: 0, droppedMaxBytes: 0, droppedPackets: 0, droppedBytes: 0 };
+}
+
 /**
  * A bucket summary's key that no closed bucket holds: the open bucket's,
  * built per query and dropped with it.
@@ -801,7 +904,13 @@ function transientKey(dim: TopDimension, f: FlowFields): GroupKey {
   return { id, key, refs: 0, flow: dim === 'flow' ? f : undefined };
 }
 
-/** Groups flow ids along one dimension into dense group indexes with exact sums. */
+/**
+ * Groups flow ids along one dimension into dense group indexes with exact
+ * sums. A group is exactly one answer key: interfaces by name (an interface
+ * recreated under its name has a new index), cgroups by path (two ids of one
+ * path, e.g. two nodes' nginx.service on a relay, are one group), workloads
+ * by label.
+ */
 class Grouper {
   count = 0;
   packets = new Float64Array(1024);
@@ -809,14 +918,18 @@ class Grouper {
   /** one flow id per group, to build the group's key from */
   rep = new Uint32Array(1024);
   private readonly index = new NumberIndex();
+  /** per grouping: an interface index or cgroup id -> the number of its name, and names -> numbers */
+  private readonly numberOf = new Map<number, number>();
+  private readonly names = new Map<string, number>();
 
   constructor(
     readonly dim: Exclude<TopDimension, 'flow'>,
     private readonly tuples: FlowTupleReaderWithIds,
     private readonly nodes: FlowNodeReader,
-    /** the cgroup id of a flow slot in the open bucket, and the group number of its workload */
+    /** the cgroup id of a flow slot in the open bucket, and what it names */
     private readonly cgroupOf: (slot: number) => number,
-    private readonly workloadOf: (cgroupId: number) => number,
+    private readonly labelOf: (cgroupId: number) => { path: string; workload: string } | undefined,
+    private readonly ifaceName: IfaceNamer,
   ) {}
 
   /**
@@ -827,11 +940,29 @@ class Grouper {
   reset(expected: number): void {
     this.count = 0;
     this.index.clear(expected);
+    this.numberOf.clear();
+    this.names.clear();
     if (expected > this.packets.length) {
       this.packets = new Float64Array(expected);
       this.bytes = new Float64Array(expected);
       this.rep = new Uint32Array(expected);
     }
+  }
+
+  private intern(name: string): number {
+    let n = this.names.get(name);
+    if (n === undefined) this.names.set(name, (n = this.names.size + 1));
+    return n;
+  }
+
+  /** The number of what `id` names, computed once per grouping. */
+  private named(id: number, name: (id: number) => string | undefined): number {
+    let n = this.numberOf.get(id);
+    if (n === undefined) {
+      const text = name(id);
+      this.numberOf.set(id, (n = text === undefined ? NO_GROUP : this.intern(text)));
+    }
+    return n;
   }
 
   /** A number identifying the flow's group in this dimension. */
@@ -852,13 +983,18 @@ class Grouper {
       case 'proto':
         return metaProto(t.meta(slot));
       case 'iface':
-        return t.ifindex(slot);
+        return this.named(t.ifindex(slot), this.ifaceName);
       case 'node':
         return this.nodes.nodeId(slot);
-      case 'cgroup':
-        return this.cgroupOf(slot);
-      case 'workload':
-        return this.workloadOf(this.cgroupOf(slot));
+      case 'cgroup': {
+        const id = this.cgroupOf(slot);
+        // A cgroup whose path can't be read is a group of its own, never "none".
+        return id === 0 ? NO_GROUP : this.named(id, (c) => { const path = this.labelOf(c)?.path; return path !== undefined ? `p${path}` : `#${c}`; });
+      }
+      case 'workload': {
+        const id = this.cgroupOf(slot);
+        return id === 0 ? NO_GROUP : this.named(id, (c) => this.labelOf(c)?.workload);
+      }
     }
   }
 
