@@ -402,7 +402,7 @@ function flagBits(text: string): number | undefined {
 }
 
 /** Every field a flowscope agent writes (the contract's, `writer`, and the attribution's). */
-const KNOWN_FIELDS = new Set([
+export const KNOWN_FIELDS = new Set([
   'node',
   'iface',
   'ifindex',
@@ -430,9 +430,9 @@ const KNOWN_FIELDS = new Set([
   'container',
 ]);
 const REQUIRED_FIELDS = ['node', 'iface', 'ifindex', 'direction', 'family', 'src', 'dst', 'proto', 'sport', 'dport', 'packets', 'bytes', 'tcpFlags', 'start', 'end', 'firstSeen', 'lastSeen'];
-const MAX_VALUE_LENGTH = 256;
+export const MAX_VALUE_LENGTH = 256;
 /** longest value of a field, where it is not MAX_VALUE_LENGTH */
-const MAX_LENGTH_OF: Record<string, number> = { cgroup: MAX_CGROUP_LENGTH, workload: MAX_WORKLOAD_LENGTH, pod: 2 * MAX_POD_PART_LENGTH + 1 };
+export const MAX_LENGTH_OF: Record<string, number> = { cgroup: MAX_CGROUP_LENGTH, workload: MAX_WORKLOAD_LENGTH, pod: 2 * MAX_POD_PART_LENGTH + 1 };
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /** A plain decimal integer in [0, 2^53): no sign, exponent, fraction, hex or leading zeros. */
@@ -447,10 +447,10 @@ const MAX_COUNT = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 /** ISO 8601 with a date, a time and a zone, as toISOString() writes it (and other zones). */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
-const IFACE_NAME = /^[^\s/:]{1,15}$/;
+export const IFACE_NAME = /^[^\s/:]{1,15}$/;
 
 /** The canonical text of an address of the family (RFC 5952 for IPv6), or undefined. */
-function canonicalAddress(text: string, family: 4 | 6): string | undefined {
+export function canonicalAddress(text: string, family: 4 | 6): string | undefined {
   if (text.length > 45 || text.includes('%')) return undefined;
   const parsed = parseIp(text);
   if (!parsed || parsed.family !== family) return undefined;

@@ -22,10 +22,11 @@
  * error (their entries keep their IDs: what Redis did store is recognised on
  * the retry, see stream-sink.ts).
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { Cluster, Redis } from 'ioredis';
+import type { Socket } from 'node:net';
 import type { RedisClient } from './connection.js';
+import { CONNECT_TIMEOUT_MS, endpointOf, handshake, openSocket, refreshSlots, ReplyError } from './resp-socket.js';
+
+export { keySlot, ReplyError } from './resp-socket.js';
 
 /** Replies of one pipeline: null where the command succeeded, the error where not; or an Error when the connection failed. */
 export type PipelineReplies = (Error | null)[] | Error;
@@ -40,46 +41,11 @@ export interface XaddTransport {
   close(): void;
 }
 
-/** A reply error line, as ioredis names it. */
-export class ReplyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReplyError';
-  }
-}
-
 interface Waiting {
   commands: number;
   replies: (Error | null)[];
   resolve: (r: PipelineReplies) => void;
 }
-
-/** CRC16 (XMODEM) of Redis Cluster key slots. */
-const CRC_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 8;
-    for (let k = 0; k < 8; k++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
-    t[i] = c;
-  }
-  return t;
-})();
-
-/** The cluster slot of a key (its hash tag when it has one). */
-export function keySlot(key: string): number {
-  let b = Buffer.from(key, 'utf8');
-  const open = b.indexOf(0x7b); // {
-  if (open >= 0) {
-    const close = b.indexOf(0x7d, open + 1);
-    if (close > open + 1) b = b.subarray(open + 1, close);
-  }
-  let crc = 0;
-  for (const x of b) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ x) & 0xff];
-  return crc & 16383;
-}
-
-const CONNECT_TIMEOUT_MS = 5000;
-const isCluster = (c: RedisClient): c is Cluster => (c as { isCluster?: boolean }).isCluster === true;
 
 export class XaddConnection implements XaddTransport {
   private socket: Socket | undefined;
@@ -106,7 +72,7 @@ export class XaddConnection implements XaddTransport {
       .catch((err: Error) => {
         // The slot's master may have failed over: the next attempt asks the cluster again.
         this.redirect = undefined;
-        if (isCluster(this.client)) (this.client as unknown as { refreshSlotsCache?: () => void }).refreshSlotsCache?.();
+        refreshSlots(this.client);
         throw err;
       })
       .finally(() => {
@@ -115,41 +81,11 @@ export class XaddConnection implements XaddTransport {
     return this.opening;
   }
 
-  private endpoint(): { host: string; port: number; options: Record<string, unknown> } {
-    if (isCluster(this.client)) {
-      const options = (this.client.options.redisOptions ?? {}) as Record<string, unknown>;
-      if (this.redirect) return { ...this.redirect, options };
-      const owner = this.client.slots[keySlot(this.key)]?.[0];
-      if (!owner) throw new Error(`no cluster node known for the slot of ${this.key}`);
-      const colon = owner.lastIndexOf(':');
-      return { host: owner.slice(0, colon), port: Number(owner.slice(colon + 1)), options };
-    }
-    const options = (this.client as Redis).options as unknown as Record<string, unknown>;
-    return { host: String(options.host ?? '127.0.0.1'), port: Number(options.port ?? 6379), options };
-  }
-
   private async open(): Promise<void> {
-    const { host, port, options } = this.endpoint();
-    const tls = options.tls as ConnectionOptions | undefined;
-    const socket = tls ? tlsConnect({ ...tls, host, port, servername: tls.servername ?? (/^[\d.:]+$/.test(host) ? undefined : host) }) : netConnect({ host, port });
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 10_000);
+    const at = endpointOf(this.client, this.key, this.redirect);
+    const socket = await openSocket(at);
     this.socket = socket;
     this.rest = undefined;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect ${host}:${port}: ETIMEDOUT`));
-      }, CONNECT_TIMEOUT_MS);
-      socket.once(tls ? 'secureConnect' : 'connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => this.onClose(socket));
@@ -158,15 +94,8 @@ export class XaddConnection implements XaddTransport {
       if (!this.ready) socket.destroy();
     }, CONNECT_TIMEOUT_MS);
     handshakeTimer.unref?.();
-    const args: string[][] = [];
-    const password = options.password as string | undefined;
-    const username = options.username as string | undefined;
-    if (password) args.push(username ? ['AUTH', username, password] : ['AUTH', password]);
-    const db = Number(options.db ?? 0);
-    if (!isCluster(this.client) && db > 0) args.push(['SELECT', String(db)]);
-    args.push(['CLIENT', 'SETNAME', this.name.replace(/\s/g, '_')]);
-    const text = args.map((a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('')}`).join('');
-    const replies = await this.write(Buffer.from(text, 'utf8'), args.length);
+    const hello = handshake(this.client, at.options, this.name);
+    const replies = await this.write(hello.bytes, hello.commands);
     const failed = replies instanceof Error ? replies : replies.find((r) => r !== null);
     clearTimeout(handshakeTimer);
     if (failed) {
@@ -200,7 +129,7 @@ export class XaddConnection implements XaddTransport {
       const m = r && /^(?:MOVED|ASK) \d+ (.+):(\d+)$/.exec(r.message);
       if (m) {
         this.redirect = { host: m[1], port: Number(m[2]) };
-        if (isCluster(this.client)) (this.client as unknown as { refreshSlotsCache?: () => void }).refreshSlotsCache?.();
+        refreshSlots(this.client);
         this.close();
         return;
       }

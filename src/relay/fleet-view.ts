@@ -22,6 +22,7 @@ import { RecordBatch } from '../flow/record-batch.js';
 import { RecordStore, type FlowPage } from '../engine/record-store.js';
 import { DEFAULT_TOP, monotonicNow, TopWindows, type TopAnswer, type TopConfig, type TopQuery, type TopSeries } from '../engine/top/top-windows.js';
 import type { DecodedEntry } from '../redis/entry-encoding.js';
+import { DecodedRows } from '../redis/entry-decoder.js';
 import { RelayFlowTable } from './relay-flow-table.js';
 import { FleetCgroupIds, NodeCgroupLabels } from './cgroup-labels.js';
 
@@ -140,15 +141,26 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   }
 
   /**
-   * Adds decoded entries of one node, in stream order. `ids` are their stream
-   * IDs (the last one is remembered for the status).
+   * Adds decoded entries of one node, in stream order. `lastId` is the stream
+   * ID of the last one (remembered for the status).
    */
   async ingest(nodeName: string, entries: DecodedEntry[], lastId: string): Promise<void> {
+    const rows = new DecodedRows(this.addresses);
+    for (const e of entries) rows.push(e);
+    try {
+      await this.ingestRows(nodeName, rows, lastId);
+    } finally {
+      rows.clear();
+    }
+  }
+
+  /** Adds decoded rows of one node (entry-decoder.ts), in stream order; the rows stay the caller's. */
+  async ingestRows(nodeName: string, rows: DecodedRows, lastId: string): Promise<void> {
     const node = this.node(nodeName);
     // Batches are the fleet's, not a node's: neither the store nor the top windows read a batch's node or namer.
     const batch = this.batches.pop() ?? this.newBatch();
     try {
-      await this.ingestInto(node, batch, entries, lastId);
+      await this.ingestInto(node, batch, rows, lastId);
     } finally {
       batch.count = 0;
       this.batches.push(batch);
@@ -162,37 +174,52 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     return batch;
   }
 
-  private async ingestInto(node: NodeView, batch: RecordBatch, entries: DecodedEntry[], lastId: string): Promise<void> {
+  private async ingestInto(node: NodeView, batch: RecordBatch, rows: DecodedRows, lastId: string): Promise<void> {
     const now = this.topWindows.timelineNow();
+    const flows = this.flows_;
+    let lastIfindex = -1;
+    let lastIface = '';
+    let lastVif = 0;
     batch.count = 0;
-    for (const e of entries) {
-      if (batch.count > 0 && (batch.count === batch.capacity || e.startMs !== batch.startMs || e.endMs !== batch.endMs)) await this.writeBatch(node, batch);
+    for (let r = 0; r < rows.count; r++) {
+      const startMs = rows.startMs[r];
+      const endMs = rows.endMs[r];
+      if (batch.count > 0 && (batch.count === batch.capacity || startMs !== batch.startMs || endMs !== batch.endMs)) await this.writeBatch(node, batch);
       if (batch.count === 0) {
-        batch.startMs = e.startMs;
-        batch.endMs = e.endMs;
+        batch.startMs = startMs;
+        batch.endMs = endMs;
       }
-      const vif = this.vif(node, e.ifindex, e.iface);
-      const slot = this.flows_.slot(node.id, vif, e.meta, e.ports, e.src, e.dst, now);
+      const ifindex = rows.ifindex[r];
+      // a node's entries come in runs of one interface
+      if (ifindex !== lastIfindex || rows.iface[r] !== lastIface) {
+        lastIfindex = ifindex;
+        lastIface = rows.iface[r];
+        lastVif = this.vif(node, ifindex, lastIface);
+      }
+      const vif = lastVif;
+      const src = rows.srcId[r];
+      const dst = rows.dstId[r];
+      const slot = flows.slot(node.id, vif, rows.meta[r], rows.ports[r], src, dst, now);
       const i = batch.count++;
       batch.flowId[i] = slot;
-      batch.ifindex[i] = e.ifindex;
-      batch.meta[i] = e.meta;
-      batch.ports[i] = e.ports;
-      batch.srcId[i] = this.flows_.srcId(slot);
-      batch.dstId[i] = this.flows_.dstId(slot);
-      batch.packets[i] = e.packets;
-      batch.bytes[i] = e.bytes;
-      batch.tcpFlags[i] = e.tcpFlags;
-      batch.firstSeen[i] = e.firstSeenMs;
-      batch.lastSeen[i] = e.lastSeenMs;
-      const cgroupId = e.cgroupId ?? 0;
+      batch.ifindex[i] = ifindex;
+      batch.meta[i] = rows.meta[r];
+      batch.ports[i] = rows.ports[r];
+      batch.srcId[i] = src;
+      batch.dstId[i] = dst;
+      batch.packets[i] = rows.packets[r];
+      batch.bytes[i] = rows.bytes[r];
+      batch.tcpFlags[i] = rows.tcpFlags[r];
+      batch.firstSeen[i] = rows.firstSeen[r];
+      batch.lastSeen[i] = rows.lastSeen[r];
+      const cgroupId = rows.cgroupId[r];
       batch.cgroup[i] = cgroupId;
       // row i becomes the store's record seen + i at the next writeBatch
-      if (cgroupId !== 0) node.labels.note(cgroupId, e.label, node.store.seen + i);
+      if (cgroupId !== 0) node.labels.note(cgroupId, rows.label[r], node.store.seen + i);
     }
     if (batch.count > 0) await this.writeBatch(node, batch);
-    node.entries += entries.length;
-    this.entries += entries.length;
+    node.entries += rows.count;
+    this.entries += rows.count;
     node.lastId = lastId;
   }
 

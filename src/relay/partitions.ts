@@ -140,6 +140,8 @@ export class PartitionedFleet implements FlowQueryService, TopQueryService, Inte
         group: this.group,
         consumer: m.id,
         owns: (node) => partitionOf(node, m.partitions) === index,
+        // the group is this relay's alone: nothing to keep pending (a restart replays from the stream)
+        noAck: true,
         log: this.options.log,
       });
       this.parts.set(index, { index, view, consumer });

@@ -12,6 +12,7 @@ import { FleetView } from './fleet-view.js';
 import { flowsKey } from '../redis/keys.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { StreamConsumer, type NodeHealth } from './stream-consumer.js';
+import { StreamReadConnections } from '../redis/stream-read-connection.js';
 import { Membership } from './membership.js';
 import { PartitionedFleet } from './partitions.js';
 import { FleetFanout, PeerServer } from './peers.js';
@@ -127,6 +128,8 @@ export class Relay implements StatusService {
   readonly fanout?: FleetFanout;
   private readonly peerServer?: PeerServer;
   readonly metrics: RelayMetrics;
+  /** XREADGROUP/XRANGE/XACK connections, shared by the relay's consumers */
+  private readonly reads: StreamReadConnections;
   private readonly clock: () => number;
   private readonly startedAtMs: number;
   private readonly followers = new Followers();
@@ -142,6 +145,7 @@ export class Relay implements StatusService {
     this.client.on('ready', () => {
       this.connectionError = undefined;
     });
+    this.reads = new StreamReadConnections(this.client, `flowscope-relay-read-${options.consumer}`);
     this.view = new FleetView({
       storeSize: options.storeSize,
       top: options.top,
@@ -161,6 +165,7 @@ export class Relay implements StatusService {
       maxFutureMs: options.maxFutureMs,
       maxAgeMs: options.maxAgeMs,
       maxNodes: options.maxNodes,
+      reads: this.reads,
       log: options.log,
       clock: this.clock,
     });
@@ -179,6 +184,7 @@ export class Relay implements StatusService {
           maxFutureMs: options.maxFutureMs,
           maxAgeMs: options.maxAgeMs,
           maxNodes: options.maxNodes,
+          reads: this.reads,
           clock: this.clock,
         },
         log: options.log,
@@ -231,6 +237,7 @@ export class Relay implements StatusService {
     } else {
       await this.consumer.stop();
     }
+    this.reads.close();
     this.client.disconnect();
   }
 

@@ -26,8 +26,14 @@
  * that node (status, metrics, a rate-limited log line) and retried later,
  * while the other nodes are read as usual; only a lost connection stops a
  * round. Every entry and interfaces hash value is checked
- * (entry-encoding.ts: validateEntry, validateInterface); what fails is
- * skipped and counted per node and reason.
+ * (entry-decoder.ts, entry-encoding.ts: validateEntry, validateInterface);
+ * what fails is skipped and counted per node and reason.
+ *
+ * The hot path (XREADGROUP, XRANGE, XACK) runs on connections of the relay's
+ * own (stream-read-connection.ts): replies are decoded from their bytes, the
+ * XREADGROUPs of many nodes are on the wire at once, and each node's entries
+ * are acknowledged by one XACK right after they are in the view. The rest
+ * (discovery, groups, pending entries, interfaces) uses the ioredis client.
  */
 import type { SinkLog } from '../redis/stream-sink.js';
 import { describeError, isReady, type RedisClient } from '../redis/connection.js';
@@ -44,6 +50,9 @@ import {
 } from '../redis/entry-encoding.js';
 import type { FleetView } from './fleet-view.js';
 import { flowsKey, interfacesKey, NODES_KEY } from '../redis/keys.js';
+import { DecodedRows, EntryDecoder } from '../redis/entry-decoder.js';
+import { EntryList, releaseReply, type RawReply } from '../redis/resp-reader.js';
+import { RedirectError, StreamReadConnections } from '../redis/stream-read-connection.js';
 import { compareIds } from '../redis/stream-id.js';
 
 export interface ConsumerOptions {
@@ -69,6 +78,15 @@ export interface ConsumerOptions {
   maxNodes?: number;
   /** the nodes this consumer reads (default all): a scaled-out relay reads its partitions' nodes only */
   owns?: (node: string) => boolean;
+  /** the relay's stream-read connections, shared by its consumers (default: this consumer's own, closed at stop) */
+  reads?: StreamReadConnections;
+  /**
+   * read with XREADGROUP NOACK: entries are not kept pending, so there is
+   * nothing to XACK. Only for a group no other consumer reads (a scaled-out
+   * relay's own group): its recovery is the replay from the stream, and no
+   * one would claim what it left pending.
+   */
+  noAck?: boolean;
   log?: SinkLog;
   clock?: () => number;
 }
@@ -92,6 +110,8 @@ export function isReplyError(err: unknown): boolean {
 }
 
 const LOG_EVERY_MS = 10_000;
+/** XREADGROUPs on the wire at once, ahead of the node being decoded */
+const READ_AHEAD = 8;
 
 type RawEntry = [id: string, fields: string[] | null];
 
@@ -132,9 +152,19 @@ export class StreamConsumer {
   errors = 0;
   lastError: string | undefined;
 
+  private readonly reads: StreamReadConnections;
+  private readonly decoder: EntryDecoder;
+  private readonly rows: DecodedRows;
+  private readonly list = new EntryList();
+  /** XACKs a lost connection left unsent, sent again first thing next round */
+  private readonly unacknowledged: { cursor: NodeCursor; bytes: Buffer }[] = [];
+
   constructor(private readonly options: ConsumerOptions) {
     this.readCount = options.readCount ?? 1000;
     this.clock = options.clock ?? Date.now;
+    this.reads = options.reads ?? new StreamReadConnections(options.client, `flowscope-relay-read-${options.consumer}`);
+    this.decoder = new EntryDecoder(options.view.addresses);
+    this.rows = new DecodedRows(options.view.addresses);
   }
 
   start(): void {
@@ -145,6 +175,12 @@ export class StreamConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+    if (!this.options.reads) this.reads.close();
+  }
+
+  /** Entries decoded by the checks' slow path (not in an agent's plain form, or refused). */
+  get slowDecodes(): number {
+    return this.decoder.slow;
   }
 
   get nodeCount(): number {
@@ -161,6 +197,7 @@ export class StreamConsumer {
       try {
         const now = this.clock();
         if (!this.caughtUp || now - this.lastDiscover >= (o.discoverEveryMs ?? 5000)) await this.discover();
+        await this.retryAcks();
         if (now - this.lastInterfaces >= (o.interfacesEveryMs ?? 2000)) await this.readInterfaces();
         if (now - this.lastClaim >= (o.claimIdleMs ?? 60_000) / 2) await this.claimAbandoned();
         const n = await this.readNew();
@@ -244,26 +281,25 @@ export class StreamConsumer {
   /** Reads back each node's entries up to its replayedTo, merged across nodes by ID. */
   private async replay(cursors: NodeCursor[]): Promise<void> {
     const fromId = `${Math.max(0, this.clock() - this.options.replayWindowMs)}-0`;
-    const readers = cursors.filter((c) => c.replayedTo !== '0-0').map((c) => new RangeReader(this.options.client, c, fromId, this.readCount));
+    const readers = cursors.filter((c) => c.replayedTo !== '0-0').map((c) => new RangeReader(this.reads, c, fromId, this.readCount));
     // A node whose stream cannot be read (its key replaced meanwhile) leaves the replay; the others go on.
     const fill = async (r: RangeReader): Promise<void> => {
       try {
         await r.fill();
       } catch (err) {
         if (!isReplyError(err)) throw err;
-        this.keyFailed(r.cursor.node, r.cursor.key, err as Error);
+        if (!(err instanceof RedirectError)) this.keyFailed(r.cursor.node, r.cursor.key, err as Error);
         r.done = true;
       }
     };
-    for (const r of readers) await fill(r);
+    await Promise.all(readers.map(fill));
     let active = readers.filter((r) => !r.done);
     while (active.length > 0) {
-      active.sort((a, b) => compareIds(a.headId, b.headId));
+      active.sort((a, b) => a.headMs - b.headMs || a.headSeq - b.headSeq);
       const first = active[0];
-      const limit = active.length > 1 ? active[1].headId : undefined;
-      const run = first.takeUpTo(limit);
-      await this.ingest(first.cursor.node, run);
-      this.replayed += run.length;
+      const run = active.length > 1 ? first.takeUpTo(active[1].headMs, active[1].headSeq) : first.takeAll();
+      await this.ingestList(first.cursor.node, first.list, run.from, run.to);
+      this.replayed += run.to - run.from;
       if (first.empty) await fill(first);
       active = active.filter((r) => !r.done);
     }
@@ -305,54 +341,151 @@ export class StreamConsumer {
     this.lastClaim = this.clock();
   }
 
-  /** One round of XREADGROUP > over every node; returns the entries read. */
+  /**
+   * One round of XREADGROUP > over every node; returns the entries read.
+   * Reads go out READ_AHEAD / 2 nodes at a time, in one write, while the
+   * nodes before are decoded; each node's entries are acknowledged once they
+   * are in the view, its XACK sent with the next batch of reads (one write),
+   * all awaited at the end of the round.
+   */
   private async readNew(): Promise<number> {
-    const { client, group, consumer } = this.options;
+    const { group, consumer } = this.options;
+    const noAck = this.options.noAck === true;
+    const cursors = [...this.cursors.values()];
+    const replies: (Promise<RawReply> | undefined)[] = new Array(cursors.length);
+    let sent = 0;
+    const readUpTo = (end: number): void => {
+      for (; sent < Math.min(end, cursors.length); sent++) {
+        const p = this.reads.xreadgroup(cursors[sent].key, group, consumer, this.readCount, noAck);
+        p.catch(() => undefined); // handled where awaited
+        replies[sent] = p;
+      }
+    };
+    const acks: Promise<void>[] = [];
+    let toAck: { cursor: NodeCursor; bytes: Buffer }[] = [];
+    const sendAcks = (): void => {
+      for (const a of toAck) acks.push(this.ack(a.cursor, a.bytes));
+      toAck = [];
+    };
     let total = 0;
-    for (const c of this.cursors.values()) {
-      let reply: [string, RawEntry[]][] | null;
-      try {
-        reply = (await client.xreadgroup('GROUP', group, consumer, 'COUNT', this.readCount, 'STREAMS', c.key, '>')) as [string, RawEntry[]][] | null;
-      } catch (err) {
-        if (!isReplyError(err)) throw err;
-        if (!/NOGROUP/.test((err as Error).message)) {
-          // e.g. WRONGTYPE: the key is no stream now; the other nodes are read as usual.
-          this.keyFailed(c.node, c.key, err as Error);
-          continue;
+    try {
+      for (let k = 0; k < cursors.length; k++) {
+        if (k === sent - READ_AHEAD / 2 || k === sent) {
+          // in one tick: the acknowledgements so far and the next reads share a write
+          sendAcks();
+          readUpTo(k + READ_AHEAD);
         }
-        // The stream or group was deleted (or Redis lost its data): start again after what this run has.
-        const last = this.options.view.nodes.get(c.node)?.lastId ?? '$';
-        await client.xgroup('CREATE', c.key, group, last, 'MKSTREAM').catch((e: Error) => {
-          if (!isReplyError(e)) throw e;
-          this.keyFailed(c.node, c.key, e);
-        });
-        continue;
+        const c = cursors[k];
+        let reply: RawReply;
+        try {
+          reply = await replies[k]!;
+        } catch (err) {
+          if (!isReplyError(err)) throw err;
+          await this.readFailed(c, err as Error);
+          continue;
+        } finally {
+          replies[k] = undefined;
+        }
+        const health = this.health.get(c.node);
+        if (health?.lastError !== undefined) health.lastError = undefined; // readable again
+        const list = this.list;
+        try {
+          list.readGroupReply(reply);
+          const n = list.count;
+          if (n === 0) continue;
+          await this.ingestList(c.node, list, 0, n);
+          if (!noAck) toAck.push({ cursor: c, bytes: this.reads.xackBytes(c.key, group, list, 0, n) });
+          this.acked += n;
+          total += n;
+        } finally {
+          releaseReply(reply);
+        }
       }
-      const health = this.health.get(c.node);
-      if (health?.lastError !== undefined) health.lastError = undefined; // readable again
-      const entries = reply?.[0]?.[1] ?? [];
-      if (entries.length === 0) continue;
-      await this.ingest(c.node, entries);
-      try {
-        await client.xack(c.key, group, ...entries.map((e) => e[0]));
-      } catch (err) {
-        if (!isReplyError(err)) throw err;
-        this.keyFailed(c.node, c.key, err as Error);
-      }
-      this.acked += entries.length;
-      total += entries.length;
+      sendAcks();
+    } finally {
+      // a failed round leaves no read or acknowledgement unobserved
+      await Promise.allSettled(replies.filter((r) => r !== undefined));
+      for (const a of toAck) this.unacknowledged.push(a);
+      const settled = await Promise.allSettled(acks);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     }
     return total;
   }
 
-  private async ingest(node: string, raw: RawEntry[]): Promise<void> {
-    const decoded: DecodedEntry[] = [];
-    const limits = {
+  /**
+   * Acknowledges entries that are in the view. When the connection fails
+   * first, the same XACK is sent again at the start of the next round: the
+   * entries must not stay pending, or claimAbandoned would take them over
+   * and count them again.
+   */
+  private async ack(c: NodeCursor, bytes: Buffer): Promise<void> {
+    try {
+      await this.reads.ack(c.key, bytes);
+    } catch (err) {
+      if (isReplyError(err)) this.keyFailed(c.node, c.key, err as Error);
+      else {
+        this.unacknowledged.push({ cursor: c, bytes });
+        throw err;
+      }
+    }
+  }
+
+  /** Sends the acknowledgements a lost connection left unsent. */
+  private async retryAcks(): Promise<void> {
+    while (this.unacknowledged.length > 0) {
+      const { cursor, bytes } = this.unacknowledged[0];
+      try {
+        await this.reads.ack(cursor.key, bytes);
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.keyFailed(cursor.node, cursor.key, err as Error);
+      }
+      this.unacknowledged.shift();
+    }
+  }
+
+  /** An error reply to a node's XREADGROUP: the group is recreated when it is gone; other errors are recorded for the node. */
+  private async readFailed(c: NodeCursor, err: Error): Promise<void> {
+    if (err instanceof RedirectError) return; // the slot moved: read again at the next round
+    if (!/NOGROUP/.test(err.message)) {
+      // e.g. WRONGTYPE: the key is no stream now; the other nodes are read as usual.
+      this.keyFailed(c.node, c.key, err);
+      return;
+    }
+    // The stream or group was deleted (or Redis lost its data): start again after what this run has.
+    const last = this.options.view.nodes.get(c.node)?.lastId ?? '$';
+    await this.options.client.xgroup('CREATE', c.key, this.options.group, last, 'MKSTREAM').catch((e: Error) => {
+      if (!isReplyError(e)) throw e;
+      this.keyFailed(c.node, c.key, e);
+    });
+  }
+
+  private limits(node: string): { node: string; nowMs: number; maxFutureMs: number; maxAgeMs: number } {
+    return {
       node,
       nowMs: this.clock(),
       maxFutureMs: this.options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS,
       maxAgeMs: this.options.maxAgeMs ?? DEFAULT_MAX_AGE_MS,
     };
+  }
+
+  /** Checks, decodes and adds entries [from, to) of a list of node's stream. */
+  private async ingestList(node: string, list: EntryList, from: number, to: number): Promise<void> {
+    if (to <= from) return;
+    const rows = this.rows;
+    this.decoder.decode(list, from, to, this.limits(node), rows, (i, r) => this.rejected(node, list.id(i), r));
+    try {
+      await this.options.view.ingestRows(node, rows, list.id(to - 1));
+    } finally {
+      rows.clear();
+    }
+  }
+
+  /** Entries read through ioredis (taken over from another consumer): the checks' reference path. */
+  private async ingest(node: string, raw: RawEntry[]): Promise<void> {
+    const decoded: DecodedEntry[] = [];
+    const limits = this.limits(node);
     for (const [id, fields] of raw) {
       const d = validateEntry(fields, limits);
       if (isReject(d)) this.rejected(node, id, d);
@@ -440,13 +573,14 @@ function pairs(list: unknown[]): Record<string, unknown> {
 
 /** Pages through one stream with XRANGE, from an ID (inclusive) to the cursor's replayedTo (inclusive). */
 class RangeReader {
-  private buffer: RawEntry[] = [];
+  readonly list = new EntryList();
+  private reply: RawReply | undefined;
   private pos = 0;
   private next: string;
   done = false;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly reads: StreamReadConnections,
     readonly cursor: NodeCursor,
     from: string,
     private readonly count: number,
@@ -455,27 +589,48 @@ class RangeReader {
   }
 
   get empty(): boolean {
-    return this.pos >= this.buffer.length;
+    return this.pos >= this.list.count;
   }
 
-  get headId(): string {
-    return this.buffer[this.pos][0];
+  get headMs(): number {
+    return this.list.idMs(this.pos);
+  }
+
+  get headSeq(): number {
+    return this.list.idSeq(this.pos);
   }
 
   async fill(): Promise<void> {
     if (this.done || !this.empty) return;
-    this.buffer = (await this.client.xrange(this.cursor.key, this.next, this.cursor.replayedTo, 'COUNT', this.count)) as RawEntry[];
+    if (this.reply) releaseReply(this.reply);
+    this.reply = await this.reads.xrange(this.cursor.key, this.next, this.cursor.replayedTo, this.count);
+    this.list.readRangeReply(this.reply);
     this.pos = 0;
-    if (this.buffer.length === 0) this.done = true;
-    else this.next = `(${this.buffer[this.buffer.length - 1][0]}`;
+    if (this.list.count === 0) {
+      this.done = true;
+      releaseReply(this.reply);
+      this.reply = undefined;
+    }
+    else this.next = `(${this.list.id(this.list.count - 1)}`;
   }
 
-  /** The buffered entries with IDs up to `limit` (all when undefined); at least one. */
-  takeUpTo(limit: string | undefined): RawEntry[] {
+  /** The buffered entries with IDs up to (ms, seq); at least one. */
+  takeUpTo(ms: number, seq: number): { from: number; to: number } {
+    const l = this.list;
     let end = this.pos + 1;
-    while (end < this.buffer.length && (limit === undefined || compareIds(this.buffer[end][0], limit) <= 0)) end++;
-    const run = this.buffer.slice(this.pos, end);
+    while (end < l.count) {
+      const m = l.idMs(end);
+      if (m > ms || (m === ms && l.idSeq(end) > seq)) break;
+      end++;
+    }
+    const run = { from: this.pos, to: end };
     this.pos = end;
+    return run;
+  }
+
+  takeAll(): { from: number; to: number } {
+    const run = { from: this.pos, to: this.list.count };
+    this.pos = this.list.count;
     return run;
   }
 }
