@@ -121,5 +121,12 @@ share the machine's 2 cores with the programs, so what a hook costs shows as few
 
 | hook | nothing attached | empty program | flowscope | flowscope / empty program |
 |---|---:|---:|---:|---:|
-${rows.join('\n')}`,
+${rows.join('\n')}
+
+Reading: iperf3 sends one datagram per system call, so the sender, not the hooks, sets the rate (tens of thousands of
+datagrams/s, tens of µs each); what a hook adds (40-50 ns per packet, see the per-packet section) is far below the
+round-to-round spread, and flowscope / empty program is 100% within that noise for both hooks. The XDP rows are lower as a
+whole because of XDP on a veth, not because of the program: with any XDP program attached, the peer's transmit goes through
+the veth's ptr_ring and a NAPI poll instead of straight into the receive path, which the empty program pays as much as
+flowscope does (an earlier single run that showed flowscope 30% below the empty XDP program was this noise).`,
 );
