@@ -265,7 +265,7 @@ describe('filtered /api/v1/top', () => {
     const t = await makeAgent();
     const services = t.agent.services();
     const pending: (() => void)[] = [];
-    const answer: TopAnswer = { entries: [], from: null, to: null, totalBytes: 0, totalPackets: 0, exact: true };
+    const answer: TopAnswer = { entries: [], from: null, to: null, totalBytes: 0, totalPackets: 0, exact: true, unlistedBytesMax: 0, unlistedPacketsMax: 0 };
     services.top = {
       horizonMs: 3_600_000,
       bucketMs: 1000,
