@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench -- [per-packet|drain|service|redis|restart|iperf|ip|all]
+# npm run bench -- [per-packet|drain|service|redis|fleet|restart|iperf|ip|all]
 # Each benchmark writes its own section of bench/RESULTS.md. Run them on a
 # quiet machine: they compare against baselines measured in the same run, but
 # noise from other processes still widens the spread.
@@ -13,6 +13,7 @@ case "$what" in
   drain) run drain npx tsx bench/datapath/drain.ts ;;
   service) run service node --expose-gc --import tsx bench/service/service.ts "$@" ;;
   redis) run redis node --expose-gc --import tsx bench/redis/redis.ts "$@" ;;
+  fleet) run fleet node --import tsx bench/fleet/fleet.ts "$@" ;;
   restart) run restart npx tsx bench/restart/restart.ts "$@" ;;
   ip) run ip npx tsx bench/lib/ip.ts "$@" ;;
   top-now) run top-now node --expose-gc --import tsx bench/service/top-now.ts "$@" ;;
@@ -23,9 +24,10 @@ case "$what" in
     run service-100k node --expose-gc --import tsx bench/service/service.ts --flows 100000
     run service-1M node --expose-gc --import tsx bench/service/service.ts --flows 1000000
     run redis node --expose-gc --import tsx bench/redis/redis.ts
+    run fleet node --import tsx bench/fleet/fleet.ts
     run restart npx tsx bench/restart/restart.ts
     run iperf npx tsx bench/datapath/iperf.ts
     run ip npx tsx bench/lib/ip.ts
     ;;
-  *) echo "usage: npm run bench -- [per-packet|drain|service|redis|restart|iperf|ip|all]" >&2; exit 2 ;;
+  *) echo "usage: npm run bench -- [per-packet|drain|service|redis|fleet|restart|iperf|ip|all]" >&2; exit 2 ;;
 esac
