@@ -1,26 +1,40 @@
 /**
  * Bounded store of recent flow records: a ring of columns (about 90 bytes per
- * record, no object per record). When the ring wraps, the oldest records are
- * overwritten and counted as lost, like Hubble's ring buffer.
+ * record, no object per record) and an index over it (record-index.ts, up to
+ * 40 bytes per record), filled in the background after each burst of
+ * writes. When the ring wraps, the oldest records are overwritten and
+ * counted as lost, like Hubble's ring buffer.
  *
  * Records are appended in export order, so their `end` (and `start`) times
  * never decrease along the ring: time-bounded queries only walk their range.
+ * Queries are planned on the index (record-query.ts).
  */
 import type { AddressTable } from '../flow/address-table.js';
 import type { FlowFilter } from '../flow/filter.js';
-import { prefixContains, type IpPrefix } from '../lib/ip.js';
+import { formatIPv6, type IpPrefix } from '../lib/ip.js';
 import type { FlowRecord } from '../flow/record.js';
 import { buildRecord, type CgroupLabeler, type IfaceNamer, type RecordBatch } from '../flow/record-batch.js';
-import { cgroupUnder } from '../flow/filter.js';
+import { hasKeyConditions } from '../flow/filter.js';
+import { AddressMatch, CgroupMatch, IfaceMatch } from './record-match.js';
+import { ChunkScanner, type RingColumns } from './record-scan.js';
 import type { RecordSink, SinkStatus } from './sink.js';
-import { metaDirectionCode, metaProto, portsDport, portsSport } from '../flow/tuple.js';
+import { portsDport, portsSport } from '../flow/tuple.js';
+import { classKey, RecordIndex } from './record-index.js';
+import { COUNT_WORK_LIMIT, FlowQueryRun, type QueryableRing } from './record-query.js';
+import { Slicer } from '../lib/slicer.js';
 
 export interface FlowPage {
   flows: FlowRecord[];
-  /** records in the store that match the filter */
+  /** records in the store that match the filter (a lower bound when totalExact is false) */
   total: number;
-  /** true when total > flows.length (the limit cut the answer) */
+  /** true when total > flows.length (the limit cut the answer), or the count stopped at its bound with the page full */
   truncated: boolean;
+  /**
+   * false when the count stopped before the end (record-query.ts, bounded
+   * count), or records the query had not reached were overwritten while it
+   * paused: then `total` is a lower bound. Absent: exact.
+   */
+  totalExact?: boolean;
 }
 
 /** Called after records with sequence numbers [from, to) were appended. */
@@ -28,7 +42,20 @@ export type AppendListener = (from: number, to: number) => void;
 
 type Predicate = (index: number) => boolean;
 
-export class RecordStore implements RecordSink {
+/** Records a time-sliced query examines between two looks at the clock. */
+const STEP_UNITS = 4096;
+/** Records indexed between two looks at the clock. */
+const CATCH_UP_STEP = 4096;
+/**
+ * The index catches up once writes have paused this long (the end of a
+ * poll's export), so that records the same burst overwrites are never
+ * indexed; and at the latest this long after the first write it has not
+ * indexed, for stores that are written without pause.
+ */
+const CATCH_UP_QUIET_MS = 50;
+const CATCH_UP_MAX_DELAY_MS = 2000;
+
+export class RecordStore implements RecordSink, QueryableRing {
   readonly name = 'memory';
   private ifindex: Uint32Array;
   private meta: Uint32Array;
@@ -43,6 +70,15 @@ export class RecordStore implements RecordSink {
   private lastSeen: Float64Array;
   private tcpFlags: Uint16Array;
   private cgroup: Float64Array;
+  /** replaced when the columns grow (its buckets follow the rows) */
+  index: RecordIndex;
+  /** records a query examines only to count, once its page is full, before it reports the total as a lower bound */
+  countWorkLimit = COUNT_WORK_LIMIT;
+  /** records below this sequence number (and in the ring) are in the index; the newer ones wait for catchUp() */
+  indexedTo = 0;
+  private catchUpTimer: NodeJS.Timeout | undefined;
+  private catchUpDeferredSince = 0;
+  private closed = false;
   /** names what a cgroup id stands for (attribution); the agent sets it */
   labels?: CgroupLabeler;
   /** sequence number of the next record; record s lives at index s % capacity */
@@ -51,9 +87,9 @@ export class RecordStore implements RecordSink {
 
   constructor(
     readonly capacity: number,
-    private readonly addresses: AddressTable,
-    private readonly ifaceName: IfaceNamer,
-    private readonly node: string,
+    readonly addresses: AddressTable,
+    readonly ifaceName: IfaceNamer,
+    readonly node: string,
     /**
      * rows allocated at first (default: capacity); the columns then grow as
      * records come, up to capacity (the relay: memory follows each node's data)
@@ -75,11 +111,13 @@ export class RecordStore implements RecordSink {
     this.lastSeen = new Float64Array(rows);
     this.tcpFlags = new Uint16Array(rows);
     this.cgroup = new Float64Array(rows);
+    this.index = new RecordIndex(rows);
   }
 
   /**
    * Makes room for `rows` rows (at most capacity). Before the ring first
-   * wraps, record s is at index s, so the rows keep their places.
+   * wraps, record s is at index s, so the rows keep their places; the index
+   * starts again for the new size (catchUp() fills it).
    */
   private grow(rows: number): void {
     const n = Math.min(this.capacity, Math.max(rows, this.ifindex.length * 2));
@@ -101,6 +139,8 @@ export class RecordStore implements RecordSink {
     this.lastSeen = more(this.lastSeen);
     this.tcpFlags = more(this.tcpFlags);
     this.cgroup = more(this.cgroup);
+    this.index = new RecordIndex(n);
+    this.indexedTo = this.oldestSeq;
   }
 
   /** Records ever appended. */
@@ -131,22 +171,29 @@ export class RecordStore implements RecordSink {
     const from = this.nextSeq;
     const cap = this.capacity;
     const addresses = this.addresses;
+    const index = this.index;
     for (let i = 0; i < batch.count; i++) {
       const seq = this.nextSeq++;
       const at = seq % cap;
-      if (seq >= cap) {
+      const evicted = seq >= cap;
+      const src = batch.srcId[i];
+      const dst = batch.dstId[i];
+      const ifindex = batch.ifindex[i];
+      const meta = batch.meta[i];
+      const ports = batch.ports[i];
+      const cgroup = batch.cgroup[i];
+      if (evicted) {
+        if (seq - cap < this.indexedTo) index.leave(this.srcId[at], this.dstId[at], this.ports[at], classKey(this.ifindex[at], this.meta[at]), this.cgroup[at]);
         addresses.release(this.srcId[at]);
         addresses.release(this.dstId[at]);
       }
-      const src = batch.srcId[i];
-      const dst = batch.dstId[i];
       addresses.retain(src);
       addresses.retain(dst);
       this.srcId[at] = src;
       this.dstId[at] = dst;
-      this.ifindex[at] = batch.ifindex[i];
-      this.meta[at] = batch.meta[i];
-      this.ports[at] = batch.ports[i];
+      this.ifindex[at] = ifindex;
+      this.meta[at] = meta;
+      this.ports[at] = ports;
       this.packets[at] = batch.packets[i];
       this.bytes[at] = batch.bytes[i];
       this.tcpFlags[at] = batch.tcpFlags[i];
@@ -154,14 +201,60 @@ export class RecordStore implements RecordSink {
       this.end[at] = batch.endMs;
       this.firstSeen[at] = batch.firstSeen[i];
       this.lastSeen[at] = batch.lastSeen[i];
-      this.cgroup[at] = batch.cgroup[i];
+      this.cgroup[at] = cgroup;
     }
-    if (this.nextSeq > from) for (const listener of this.listeners) listener(Math.max(from, this.oldestSeq), this.nextSeq);
+    if (this.indexedTo < this.oldestSeq) this.indexedTo = this.oldestSeq; // the rest went unindexed
+    if (this.nextSeq > from) {
+      this.deferCatchUp();
+      for (const listener of this.listeners) listener(Math.max(from, this.oldestSeq), this.nextSeq);
+    }
+  }
+
+  /**
+   * Indexes the records written since the index last caught up, oldest
+   * first, at most `most` of them; returns how many are left. Queries are
+   * exact without it (they scan what is not indexed): it only makes them
+   * faster.
+   */
+  catchUp(most = Infinity): number {
+    if (this.indexedTo < this.oldestSeq) this.indexedTo = this.oldestSeq;
+    const end = Math.min(this.nextSeq, this.indexedTo + most);
+    const index = this.index;
+    const cap = this.capacity;
+    for (let seq = this.indexedTo; seq < end; seq++) {
+      const at = seq % cap;
+      index.enter(seq, at, this.srcId[at], this.dstId[at], this.ports[at], classKey(this.ifindex[at], this.meta[at]), this.cgroup[at]);
+    }
+    this.indexedTo = end;
+    return this.nextSeq - end;
+  }
+
+  /** (Re)arms the background catch-up: after writes pause, or at the latest CATCH_UP_MAX_DELAY_MS after they started. */
+  private deferCatchUp(): void {
+    if (this.closed) return;
+    const now = performance.now();
+    if (this.catchUpTimer === undefined) {
+      this.catchUpDeferredSince = now;
+      this.catchUpTimer = setTimeout(() => void this.catchUpSliced(), CATCH_UP_QUIET_MS);
+      this.catchUpTimer.unref();
+    } else if (now - this.catchUpDeferredSince < CATCH_UP_MAX_DELAY_MS) {
+      this.catchUpTimer.refresh();
+    }
+  }
+
+  /** catchUp() in slices, yielding to the event loop between them. */
+  private async catchUpSliced(): Promise<void> {
+    this.catchUpTimer = undefined;
+    const slicer = new Slicer();
+    while (!this.closed && this.catchUp(CATCH_UP_STEP) > 0) if (slicer.due) await slicer.next();
   }
 
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.catchUpTimer);
+    this.catchUpTimer = undefined;
     this.listeners.clear();
   }
 
@@ -203,18 +296,28 @@ export class RecordStore implements RecordSink {
     });
   }
 
-  /** Recent records matching `filter`, newest first, at most `limit`. */
+  /**
+   * Recent records matching `filter`, newest first, at most `limit`, at once
+   * (the SSE replay needs its answer in the same tick; the relay's views).
+   */
   query(filter: FlowFilter, limit: number): FlowPage {
-    const matches = this.compile(filter);
-    const [from, to] = this.timeRange(filter);
     const flows: FlowRecord[] = [];
-    let total = 0;
-    for (let seq = to - 1; seq >= from; seq--) {
-      if (!matches(seq % this.capacity)) continue;
-      total++;
-      if (flows.length < limit) flows.push(this.recordAt(seq));
-    }
-    return { flows, total, truncated: total > flows.length };
+    const run = new FlowQueryRun(this, filter, limit, (seq) => flows.push(this.recordAt(seq)), this.countWorkLimit);
+    run.step(Infinity);
+    return page(flows, run);
+  }
+
+  /**
+   * The same answer, time-sliced: a query that walks many records yields to
+   * the event loop between slices, so polls and other requests go on. Records
+   * the ring overwrites meanwhile, before the query reached them, are not
+   * counted (the total then says it is a lower bound).
+   */
+  async querySliced(filter: FlowFilter, limit: number, slicer = new Slicer()): Promise<FlowPage> {
+    const flows: FlowRecord[] = [];
+    const run = new FlowQueryRun(this, filter, limit, (seq) => flows.push(this.recordAt(seq)), this.countWorkLimit);
+    while (!run.step(STEP_UNITS)) if (slicer.due) await slicer.next();
+    return page(flows, run);
   }
 
   /**
@@ -257,104 +360,117 @@ export class RecordStore implements RecordSink {
   }
 
   /**
-   * Compiles the key conditions of a filter into a predicate over ring
-   * indexes. Address conditions are decided once per address id and
-   * remembered for the rest of the query.
+   * Compiles the key conditions of a filter into one test on ring rows.
+   * Direction and protocol are one masked compare of the meta word; address,
+   * interface and cgroup conditions are decided once per id and remembered
+   * for the rest of the query (record-match.ts).
    */
   compile(filter: FlowFilter): Predicate {
     // Every record of a store is of one node.
     if (filter.node !== undefined && filter.node !== this.node) return () => false;
-    const tests: Predicate[] = [];
-    // the columns are read through `this`: a growing store replaces them (grow())
+    if (!hasKeyConditions(filter)) return () => true;
+    // meta: bit 0 direction, bits 2-9 protocol (flow/tuple.ts)
+    let metaMask = 0;
+    let metaWant = 0;
     if (filter.direction !== undefined) {
-      const d = filter.direction;
-      tests.push((at) => metaDirectionCode(this.meta[at]) === d);
+      metaMask |= 1;
+      metaWant |= filter.direction;
     }
     if (filter.proto !== undefined) {
-      const p = filter.proto;
-      tests.push((at) => metaProto(this.meta[at]) === p);
+      metaMask |= 0xff << 2;
+      metaWant |= filter.proto << 2;
     }
-    if (filter.sport !== undefined) {
-      const p = filter.sport;
-      tests.push((at) => portsSport(this.ports[at]) === p);
-    }
-    if (filter.dport !== undefined) {
-      const p = filter.dport;
-      tests.push((at) => portsDport(this.ports[at]) === p);
-    }
-    if (filter.port !== undefined) {
-      const p = filter.port;
-      tests.push((at) => portsSport(this.ports[at]) === p || portsDport(this.ports[at]) === p);
-    }
-    if (filter.iface !== undefined) {
-      const name = filter.iface;
-      const known = new Map<number, boolean>();
-      tests.push((at) => {
-        const idx = this.ifindex[at];
-        let ok = known.get(idx);
-        if (ok === undefined) known.set(idx, (ok = this.ifaceName(idx) === name));
-        return ok;
-      });
-    }
-    if (filter.src) {
-      const test = this.addressTest(filter.src);
-      tests.push((at) => test(this.srcId[at]));
-    }
-    if (filter.dst) {
-      const test = this.addressTest(filter.dst);
-      tests.push((at) => test(this.dstId[at]));
-    }
-    if (filter.ip) {
-      const test = this.addressTest(filter.ip);
-      tests.push((at) => test(this.srcId[at]) || test(this.dstId[at]));
-    }
-    if (filter.cgroup !== undefined || filter.workload !== undefined) {
-      // Decided once per cgroup id and remembered for the rest of the query.
-      const known = new Map<number, boolean>();
-      const { cgroup, workload } = filter;
-      tests.push((at) => {
-        const id = this.cgroup[at];
-        let ok = known.get(id);
-        if (ok === undefined) {
-          const label = id ? this.labels?.(id) : undefined;
-          ok = label !== undefined && (cgroup === undefined || cgroupUnder(label.path, cgroup)) && (workload === undefined || label.workload === workload);
-          known.set(id, ok);
-        }
-        return ok;
-      });
-    }
-    if (tests.length === 0) return () => true;
-    if (tests.length === 1) return tests[0];
+    const sport = filter.sport ?? -1;
+    const dport = filter.dport ?? -1;
+    const port = filter.port ?? -1;
+    const iface = filter.iface === undefined ? undefined : new IfaceMatch(filter.iface, this.ifaceName);
+    const src = filter.src ? new AddressMatch(filter.src, this.addresses) : undefined;
+    const dst = filter.dst ? new AddressMatch(filter.dst, this.addresses) : undefined;
+    const ip = filter.ip ? new AddressMatch(filter.ip, this.addresses) : undefined;
+    const cgroup = filter.cgroup !== undefined || filter.workload !== undefined ? new CgroupMatch(filter.cgroup, filter.workload, this.labels) : undefined;
+    // the columns are read through `this`: a growing store replaces them (grow())
     return (at) => {
-      for (const t of tests) if (!t(at)) return false;
+      if ((this.meta[at] & metaMask) !== metaWant) return false;
+      const ports = this.ports[at];
+      if (sport >= 0 && portsSport(ports) !== sport) return false;
+      if (dport >= 0 && portsDport(ports) !== dport) return false;
+      if (port >= 0 && portsSport(ports) !== port && portsDport(ports) !== port) return false;
+      if (iface !== undefined && !iface.has(this.ifindex[at])) return false;
+      if (src !== undefined && !src.has(this.srcId[at])) return false;
+      if (dst !== undefined && !dst.has(this.dstId[at])) return false;
+      if (ip !== undefined && !ip.has(this.srcId[at]) && !ip.has(this.dstId[at])) return false;
+      if (cgroup !== undefined && !cgroup.has(this.cgroup[at])) return false;
       return true;
     };
   }
 
+  scanner(filter: FlowFilter): ChunkScanner {
+    return new ChunkScanner(this, filter);
+  }
+
+  /** The columns as they are now (a growing store replaces them). */
+  columns(): RingColumns {
+    return { ifindex: this.ifindex, meta: this.meta, ports: this.ports, srcId: this.srcId, dstId: this.dstId, cgroup: this.cgroup };
+  }
+
+  /** Whether a cgroup id meets the filter's cgroup and workload conditions (decided once per id and query). */
+  cgroupTest(filter: FlowFilter): (cgroupId: number) => boolean {
+    const match = new CgroupMatch(filter.cgroup, filter.workload, this.labels);
+    return (id) => match.has(id);
+  }
+
   /**
-   * Prefix test by address id: arithmetic on the interned IPv4 value, or for
-   * IPv6 a per-id memo (0 unknown, 1 in, 2 out) of the text comparison.
+   * The addresses held now (by flows or records) that lie in a prefix: an
+   * IPv4 prefix of at most `lookups` addresses, or one IPv6 address, looked
+   * up one by one; else found by going through the address table. `each`
+   * visits their ids and returns whether every address held lies in the
+   * prefix (then so do all stored records').
    */
-  private addressTest(prefix: IpPrefix): (id: number) => boolean {
+  addressesIn(prefix: IpPrefix, lookups: number): { cost: number; each: (visit: (id: number) => void) => boolean } {
     const addresses = this.addresses;
-    if (prefix.family === 4) {
-      const net = ((prefix.bytes[0] << 24) | (prefix.bytes[1] << 16) | (prefix.bytes[2] << 8) | prefix.bytes[3]) >>> 0;
-      const size = 2 ** (32 - prefix.bits);
-      return (id) => {
-        const v = addresses.ipv4(id);
-        return v >= net && v < net + size;
+    if (prefix.family === 6 && prefix.bits === 128) {
+      const text = formatIPv6(prefix.bytes, 0);
+      return {
+        cost: 1,
+        each: (visit) => {
+          const id = addresses.find(text);
+          if (id >= 0) visit(id);
+          return false;
+        },
       };
     }
-    let memo = new Uint8Array(this.addresses.idLimit + 64);
-    return (id) => {
-      if (id >= memo.length) {
-        const bigger = new Uint8Array(this.addresses.idLimit + 64);
-        bigger.set(memo);
-        memo = bigger;
-      }
-      let v = memo[id];
-      if (v === 0) memo[id] = v = prefixContains(prefix, this.addresses.text(id)) ? 1 : 2;
-      return v === 1;
+    if (prefix.family === 4 && 2 ** (32 - prefix.bits) <= lookups) {
+      const first = ((prefix.bytes[0] << 24) | (prefix.bytes[1] << 16) | (prefix.bytes[2] << 8) | prefix.bytes[3]) >>> 0;
+      const last = first + 2 ** (32 - prefix.bits);
+      return {
+        cost: last - first,
+        each: (visit) => {
+          for (let n = first; n < last; n++) {
+            const id = addresses.findV4(n);
+            if (id >= 0) visit(id);
+          }
+          return false;
+        },
+      };
+    }
+    return {
+      cost: addresses.idLimit,
+      each: (visit) => {
+        const match = new AddressMatch(prefix, addresses);
+        let every = true;
+        for (let id = 0, n = addresses.idLimit; id < n; id++) {
+          if (addresses.refCount(id) === 0) continue;
+          if (match.has(id)) visit(id);
+          else every = false;
+        }
+        return every;
+      },
     };
   }
+}
+
+function page(flows: FlowRecord[], run: FlowQueryRun): FlowPage {
+  const total = run.total;
+  // Stopped counting with the page full: more may match than were counted.
+  return { flows, total, truncated: run.bounded || total > flows.length, totalExact: run.totalExact };
 }

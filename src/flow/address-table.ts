@@ -86,6 +86,23 @@ export class AddressTable {
     return id;
   }
 
+  /** The id of `text` while some flow or record holds it, else -1; takes no reference (queries). */
+  find(text: string): number {
+    const n = ipv4Number(text);
+    return n >= 0 ? this.findV4(n) : (this.idOf.get(text) ?? -1);
+  }
+
+  /** The id of the IPv4 address `n` while held, else -1; takes no reference. */
+  findV4(n: number): number {
+    const keys = this.v4Keys;
+    const ids = this.v4Ids;
+    const mask = this.v4Mask;
+    for (let pos = hashWord(n, this.k0, this.k1) & mask; ids[pos] !== 0; pos = (pos + 1) & mask) {
+      if (keys[pos] === n) return ids[pos] - 1;
+    }
+    return -1;
+  }
+
   private newId(text: string | undefined): number {
     const id = this.freeIds.pop() ?? this.texts.length;
     if (id === this.texts.length) this.texts.push(text);
