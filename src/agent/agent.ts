@@ -173,6 +173,10 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
     return this.store.query(filter, limit);
   }
 
+  flowsSliced(filter: FlowFilter, limit: number): Promise<FlowPage> {
+    return this.store.querySliced(filter, limit);
+  }
+
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
     return this.followers.track(
       this.store.onAppend((from, to) => {

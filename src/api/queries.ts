@@ -21,6 +21,12 @@ export interface FlowQueryService {
    */
   flowsFleet?(filter: FlowFilter, limit: number): Promise<FlowPage>;
   /**
+   * The same answer as flows(), time-sliced: a query that walks many records
+   * yields to the event loop between slices (RecordStore.querySliced);
+   * /api/v1/flows answers with it when there is no flowsFleet.
+   */
+  flowsSliced?(filter: FlowFilter, limit: number): Promise<FlowPage>;
+  /**
    * Calls `onRecords` with each new group of matching records, oldest first,
    * as they arrive. Returns the function that stops it.
    */

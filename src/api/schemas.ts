@@ -156,6 +156,7 @@ export const flowPageSchema = Type.Object({
   flows: Type.Array(flowRecordSchema),
   total: Type.Integer(),
   truncated: Type.Boolean(),
+  totalExact: Type.Optional(Type.Boolean({ description: 'false: the count stopped early and total is a lower bound (docs/api.md)' })),
 });
 export type FlowPageAnswer = Static<typeof flowPageSchema>;
 

@@ -18,7 +18,8 @@ export function flowsRoute(app: FastifyInstance, flows: FlowQueryService, clock:
     async (request) => {
       const { limit, ...params } = request.query as FlowsQuery;
       const filter = parseFlowFilter(params, clock());
-      return flows.flowsFleet ? flows.flowsFleet(filter, limit) : flows.flows(filter, limit);
+      if (flows.flowsFleet) return flows.flowsFleet(filter, limit);
+      return flows.flowsSliced ? flows.flowsSliced(filter, limit) : flows.flows(filter, limit);
     },
   );
 }
