@@ -8,7 +8,8 @@
  *   cgroup): 2 × flow-map-size × (48-byte key + 72 bytes of hash-table
  *   overhead + 40 bytes per possible CPU), docs/deploy.md "Sizing";
  * - the two drain buffers: 2 × flow-map-size × 88 bytes;
- * - the record store: store-size × 90 bytes;
+ * - the record store and its index: store-size × (90 + 40) bytes
+ *   (record-index.ts);
  * - the Redis sink's queue when Redis is configured: redis-buffer × 508 bytes;
  * - the per-interface rate history, all its interface slots in use
  *   (interface-history.ts): about 5 MiB at a 1 s poll;
@@ -26,6 +27,7 @@
  * the resident memory per slot measured under the worst pattern, every flow a
  * new source address (a SYN flood with random sources).
  */
+import { INDEX_BYTES_PER_ROW } from './record-index.js';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { interfaceHistoryBytes } from './interface-history.js';
@@ -44,6 +46,8 @@ export const BYTES_PER_FLOW = 512;
 /** Node.js, the agent's code, fastify, prom-client and GC headroom, idle. */
 export const RUNTIME_BYTES = 96 * 1024 * 1024;
 export const BYTES_PER_STORED_RECORD = 90;
+/** The record store's index, per record (links and buckets; record-index.ts). */
+export const BYTES_PER_INDEXED_RECORD = INDEX_BYTES_PER_ROW;
 export const BYTES_PER_REDIS_RECORD = 508;
 export const DRAIN_BYTES_PER_ENTRY = 2 * 88;
 /** The least max-flows the budget may give: one full drain of the default map. */
@@ -69,6 +73,7 @@ export interface MemoryBudget {
   memoryLimit: number;
   kernelMaps: number;
   drainBuffers: number;
+  /** the record store with its index */
   store: number;
   redisQueue: number;
   /** the per-interface rate history at its largest */
@@ -90,7 +95,7 @@ export interface MemoryBudget {
 export function memoryBudget(input: MemoryBudgetInput): MemoryBudget {
   const kernelMaps = kernelMapBytes(input.flowMapSize, input.possibleCpus);
   const drainBuffers = input.flowMapSize * DRAIN_BYTES_PER_ENTRY;
-  const store = input.storeSize * BYTES_PER_STORED_RECORD;
+  const store = input.storeSize * (BYTES_PER_STORED_RECORD + BYTES_PER_INDEXED_RECORD);
   const redisQueue = input.redisBuffer * BYTES_PER_REDIS_RECORD;
   const interfaceHistory = interfaceHistoryBytes(input.pollIntervalMs);
   const runtime = RUNTIME_BYTES;

@@ -47,7 +47,9 @@ describe('memory budget', () => {
     expect(b.maxFlows).toBe(b.slots - 65_536);
     expect(b.floodSlots).toBe(11 * 65_536);
     expect(b.fits).toBe(true);
-    expect(b.floodFits).toBe(true);
+    // The record store's index (40 B per record, 10 MiB at 262,144) leaves the default 512 MiB about 10 MB short of a kernel-rate flood's slots: said (floodFits), not hidden.
+    expect(b.floodFits).toBe(false);
+    expect((b.floodSlots - b.slots) * BYTES_PER_FLOW).toBeLessThan(12 * MiB);
     expect(b.maxFlows).toBeGreaterThan(600_000);
   });
 
