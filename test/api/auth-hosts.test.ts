@@ -28,6 +28,7 @@ const ROUTES: Record<string, { path: string; public: boolean }> = {
   'GET /api/v1/top': { path: '/api/v1/top', public: false },
   'GET /api/v1/top/series': { path: '/api/v1/top/series', public: false },
   'GET /api/v1/interfaces': { path: '/api/v1/interfaces', public: false },
+  'GET /api/v1/interfaces/history': { path: '/api/v1/interfaces/history', public: false },
   'GET /api/v1/status': { path: '/api/v1/status', public: false },
   'GET /metrics': { path: '/metrics', public: false },
 };

@@ -78,6 +78,7 @@ export function snapshot(d: DrainResult): DrainResult {
 export async function drainUntilQuiet(source: FlowSource, iface: string, settleMs = 200): Promise<{ drains: DrainResult[]; after: KernelInterfaceCounters }> {
   const drains: DrainResult[] = [];
   const ifindex = Number(readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8'));
+  let quietRounds = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     await new Promise((r) => setTimeout(r, settleMs));
     const before = kernelCounters(iface);
@@ -85,7 +86,9 @@ export async function drainUntilQuiet(source: FlowSource, iface: string, settleM
     drains.push(drain);
     const after = kernelCounters(iface);
     const hooksSawNothing = !drain.interfaces.some((i) => i.ifindex === ifindex && i.packets > 0);
-    if (same(before, after) && hooksSawNothing) return { drains, after };
+    // Twice in a row: a veth may account a frame in its peer's NAPI poll, after the frame left the hook.
+    quietRounds = same(before, after) && hooksSawNothing ? quietRounds + 1 : 0;
+    if (quietRounds === 2) return { drains, after };
   }
   throw new Error(`${iface} never went quiet`);
 }
