@@ -54,6 +54,15 @@ const CATCH_UP_STEP = 4096;
  */
 const CATCH_UP_QUIET_MS = 50;
 const CATCH_UP_MAX_DELAY_MS = 2000;
+/**
+ * While /flows is being asked (a query in the last QUERIED_MS), the index
+ * keeps up during a burst too, once this many records wait: queries then
+ * scan at most about that many (a store turning over every poll would
+ * otherwise be scanned whole during polls). The cost, indexing records the
+ * burst overwrites soon after, is paid only while someone asks.
+ */
+const QUERIED_MS = 5000;
+const QUERIED_TAIL = 16_384;
 
 export class RecordStore implements RecordSink, QueryableRing {
   readonly name = 'memory';
@@ -78,6 +87,8 @@ export class RecordStore implements RecordSink, QueryableRing {
   indexedTo = 0;
   private catchUpTimer: NodeJS.Timeout | undefined;
   private catchUpDeferredSince = 0;
+  private catchingUp = false;
+  private lastQueryMs = -Infinity;
   private closed = false;
   /** names what a cgroup id stands for (attribution); the agent sets it */
   labels?: CgroupLabeler;
@@ -229,10 +240,20 @@ export class RecordStore implements RecordSink, QueryableRing {
     return this.nextSeq - end;
   }
 
-  /** (Re)arms the background catch-up: after writes pause, or at the latest CATCH_UP_MAX_DELAY_MS after they started. */
+  /**
+   * (Re)arms the background catch-up: after writes pause, or at the latest
+   * CATCH_UP_MAX_DELAY_MS after they started; at once while queries come
+   * and QUERIED_TAIL records wait.
+   */
   private deferCatchUp(): void {
-    if (this.closed) return;
+    if (this.closed || this.catchingUp) return;
     const now = performance.now();
+    if (now - this.lastQueryMs < QUERIED_MS && this.nextSeq - this.indexedTo >= QUERIED_TAIL) {
+      clearTimeout(this.catchUpTimer);
+      this.catchUpTimer = undefined;
+      void this.catchUpSliced();
+      return;
+    }
     if (this.catchUpTimer === undefined) {
       this.catchUpDeferredSince = now;
       this.catchUpTimer = setTimeout(() => void this.catchUpSliced(), CATCH_UP_QUIET_MS);
@@ -245,8 +266,13 @@ export class RecordStore implements RecordSink, QueryableRing {
   /** catchUp() in slices, yielding to the event loop between them. */
   private async catchUpSliced(): Promise<void> {
     this.catchUpTimer = undefined;
-    const slicer = new Slicer();
-    while (!this.closed && this.catchUp(CATCH_UP_STEP) > 0) if (slicer.due) await slicer.next();
+    this.catchingUp = true;
+    try {
+      const slicer = new Slicer();
+      while (!this.closed && this.catchUp(CATCH_UP_STEP) > 0) if (slicer.due) await slicer.next();
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   async flush(): Promise<void> {}
@@ -301,6 +327,7 @@ export class RecordStore implements RecordSink, QueryableRing {
    * (the SSE replay needs its answer in the same tick; the relay's views).
    */
   query(filter: FlowFilter, limit: number): FlowPage {
+    this.lastQueryMs = performance.now();
     const flows: FlowRecord[] = [];
     const run = new FlowQueryRun(this, filter, limit, (seq) => flows.push(this.recordAt(seq)), this.countWorkLimit);
     run.step(Infinity);
@@ -314,6 +341,7 @@ export class RecordStore implements RecordSink, QueryableRing {
    * counted (the total then says it is a lower bound).
    */
   async querySliced(filter: FlowFilter, limit: number, slicer = new Slicer()): Promise<FlowPage> {
+    this.lastQueryMs = performance.now();
     const flows: FlowRecord[] = [];
     const run = new FlowQueryRun(this, filter, limit, (seq) => flows.push(this.recordAt(seq)), this.countWorkLimit);
     while (!run.step(STEP_UNITS)) if (slicer.due) await slicer.next();
