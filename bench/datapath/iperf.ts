@@ -124,9 +124,10 @@ share the machine's 2 cores with the programs, so what a hook costs shows as few
 ${rows.join('\n')}
 
 Reading: iperf3 sends one datagram per system call, so the sender, not the hooks, sets the rate (tens of thousands of
-datagrams/s, tens of µs each); what a hook adds (40-50 ns per packet, see the per-packet section) is far below the
-round-to-round spread, and flowscope / empty program is 100% within that noise for both hooks. The XDP rows are lower as a
-whole because of XDP on a veth, not because of the program: with any XDP program attached, the peer's transmit goes through
-the veth's ptr_ring and a NAPI poll instead of straight into the receive path, which the empty program pays as much as
-flowscope does (an earlier single run that showed flowscope 30% below the empty XDP program was this noise).`,
+datagrams/s, tens of µs each), and the round-to-round spread is ±20%: in one run "nothing attached" came out below the empty
+program. What a hook adds per packet (40-50 ns, see the per-packet section) is 0.2% at this rate, far below that spread. Two
+runs on the shared machine gave flowscope / empty program 106.7% and 94.4% at TC, 101.4% and 80.1% at XDP: this bench cannot
+resolve the difference, and the earlier "XDP 30% below the empty program" is within its noise. One real XDP-specific cost on a
+veth is the same for both programs: with any XDP program attached, the peer's transmit goes through the veth's ptr_ring and a
+NAPI poll. A packet generator (pktgen) rather than iperf3 would be needed to measure the hooks on real traffic.`,
 );
