@@ -136,6 +136,8 @@ export class FlowQueryRun {
   private from = 0;
   private to = 0;
   private readonly oldestAtStart: number;
+  /** the index the plan was made on (a store that grows starts a new one) */
+  private readonly index: RecordIndex;
   /** Merge and Count: the rest of the filter, on each record a chain reaches (null: nothing to test) */
   private residual: RowTest | null = null;
   /** Scan: the rest of the filter */
@@ -161,6 +163,7 @@ export class FlowQueryRun {
     private readonly countLimit = COUNT_WORK_LIMIT,
   ) {
     this.oldestAtStart = ring.oldestSeq;
+    this.index = ring.index;
     this.plan(filter);
   }
 
@@ -349,6 +352,12 @@ export class FlowQueryRun {
    * done. Between two calls the store may be written (querySliced pauses).
    */
   step(units: number): boolean {
+    if (this.ring.index !== this.index) {
+      // The store grew during a pause: its chains are gone, and what the run had not reached with them is not counted.
+      this.cut = true;
+      this.tailPos = -1;
+      return this.finish();
+    }
     if (this.tailPos >= this.tailStop) {
       units = this.stepTail(units);
       if (units < 0) return false;
@@ -463,7 +472,7 @@ export class FlowQueryRun {
 
   private stepMerge(units: number): boolean {
     const oldest = this.ring.oldestSeq;
-    const links = this.ring.index.links;
+    const links = this.index.links;
     // Drop the cursors whose records were overwritten during a pause.
     for (let i = 0; i < this.cursorCount; ) {
       if (this.cursors[i] >= oldest) i++;
@@ -501,7 +510,7 @@ export class FlowQueryRun {
   /** Counts the rest of each chain of a one-sided driver (no record is on two of its chains). */
   private stepCount(units: number): boolean {
     const oldest = this.ring.oldestSeq;
-    const allLinks = this.ring.index.links;
+    const allLinks = this.index.links;
     const { residual, to } = this;
     const cap = this.ring.capacity;
     for (; this.counting < this.cursorCount; this.counting++) {
