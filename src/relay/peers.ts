@@ -11,7 +11,13 @@
  * PEER_TIMEOUT_MS is left out and the top answer is then marked not exact
  * (the fleet total lacks its partitions until their next owner has them).
  *
- * `/api/v1/flows/stream` follows this relay's own partitions only.
+ * `/api/v1/flows/stream` follows the whole fleet too: the relay follows its
+ * own partitions and opens POST /peer/v1/follow on every live peer, which
+ * streams the records its partitions append, as NDJSON lines of record
+ * arrays, until the client goes. Each relay streams the partitions it owns
+ * when the client connects: a partition that moves during the stream is not
+ * followed at its new owner (the client reconnects to see it), and a peer
+ * that dies ends its part of the stream.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { FlowQueryService, InterfaceQueryService, TopQueryService } from '../api/queries.js';
@@ -25,6 +31,8 @@ import { mergeFlowPages, mergeTopAnswers, type PartitionAnswer, type Partitioned
 
 const PEER_TIMEOUT_MS = 3000;
 const MAX_BODY = 1 << 20;
+/** bytes a follow stream may have queued for a slow peer before records are skipped (as the SSE route does for slow clients) */
+const MAX_FOLLOW_BACKLOG = 4 << 20;
 
 /** JSON with Uint8Arrays (address prefixes in filters) kept. */
 function encode(value: unknown): string {
@@ -79,6 +87,8 @@ export class PeerServer {
           return send(200, { parts: await this.fleet.topByPartition(body.query) });
         case '/peer/v1/interfaces':
           return send(200, { parts: this.fleet.interfacesByPartition() });
+        case '/peer/v1/follow':
+          return this.follow(body.filter, res);
         default:
           return send(404, { error: 'not found' });
       }
@@ -87,7 +97,29 @@ export class PeerServer {
     }
   }
 
+  /** Streams the records this relay's partitions append, as NDJSON lines, until the asking relay goes. */
+  private follow(filter: FlowFilter, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    const stop = this.fleet.follow(filter, (records) => {
+      // a peer that does not read is not waited for: records are skipped, as for a slow SSE client
+      if (res.writableLength > MAX_FOLLOW_BACKLOG) return;
+      res.write(`${JSON.stringify(records)}\n`);
+    });
+    this.followers.add(res);
+    const end = (): void => {
+      stop();
+      this.followers.delete(res);
+    };
+    // (a request's own 'close' comes once its body is read: the response's is the connection's)
+    res.once('close', end);
+  }
+
+  private readonly followers = new Set<ServerResponse>();
+
   async close(): Promise<void> {
+    for (const res of this.followers) res.destroy();
+    this.followers.clear();
     const s = this.server;
     if (!s) return;
     s.closeAllConnections?.();
@@ -124,6 +156,39 @@ function ask<T>(url: string, path: string, body: unknown, token?: string): Promi
     req.on('error', () => resolve(undefined));
     req.end(text);
   });
+}
+
+/** Follows a peer's records (POST /peer/v1/follow); returns the function that stops following. */
+function followPeer(url: string, filter: FlowFilter, token: string | undefined, onRecords: (records: FlowRecord[]) => void): () => void {
+  const text = encode({ filter });
+  const req = httpRequest(new URL('/peer/v1/follow', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  req.on('response', (res) => {
+    if (res.statusCode !== 200) {
+      res.resume();
+      return;
+    }
+    let rest = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        if (line === '') continue;
+        try {
+          onRecords(JSON.parse(line) as FlowRecord[]);
+        } catch {
+          /* a line cut by a peer that went away */
+        }
+      }
+    });
+    res.on('error', () => undefined);
+  });
+  req.on('error', () => undefined); // a peer that is gone: its part of the stream ends
+  req.end(text);
+  return () => req.destroy();
 }
 
 /** How complete a fanned-out answer is. */
@@ -206,8 +271,10 @@ export class FleetFanout implements FlowQueryService, TopQueryService, Interface
     return mergeFlowPages(pages.length ? pages : [{ flows: [], total: 0, truncated: false }], limit);
   }
 
+  /** The fleet's new records: this relay's partitions and every live peer's (see the top of this file). */
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
-    return this.fleet.follow(filter, onRecords);
+    const stops = [this.fleet.follow(filter, onRecords), ...this.peers().map(([, url]) => followPeer(url, filter, this.token, onRecords))];
+    return () => stops.forEach((stop) => stop());
   }
 
   async top(q: TopQuery): Promise<TopAnswer> {
