@@ -58,6 +58,8 @@ export class NodeView {
   entries = 0;
   lastId: string | null = null;
   lastRecordEndMs: number | null = null;
+  /** the latest end of any record written (entries may come out of time order): bounds what the store holds */
+  newestEndMs = -Infinity;
 
   constructor(
     readonly name: string,
@@ -230,6 +232,7 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     for (let i = 0; i < batch.count; i++) if (cgroup[i] !== 0) cgroup[i] = this.cgroupIds.number(node.labels, node.cgroupNumbers, cgroup[i]);
     await this.topWindows.add(batch);
     node.lastRecordEndMs = batch.endMs;
+    if (batch.endMs > node.newestEndMs) node.newestEndMs = batch.endMs;
     batch.count = 0;
   }
 
@@ -244,8 +247,33 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     return one ? [one] : [];
   }
 
+  /**
+   * The fleet's records newest first, at most `limit`. Every store counts its
+   * matches, but only the stores that can hold one of the `limit` newest
+   * build records: they are asked newest first (by their newest record's
+   * end), and a store whose newest record ends before the `limit`-th newest
+   * found so far only counts (with 1,000 nodes, building `limit` records per
+   * store was most of a query).
+   */
   flows(filter: FlowFilter, limit: number): FlowPage {
-    return mergeFlowPages(this.selected(filter).map((n) => n.store.query(filter, limit)), limit);
+    const nodes = this.selected(filter).sort((a, b) => b.newestEndMs - a.newestEndMs);
+    const pages: FlowPage[] = [];
+    let kept: FlowRecord[] = [];
+    /** the end (ms) of the limit-th newest record kept, once there are limit */
+    let floorMs = -Infinity;
+    for (const node of nodes) {
+      if (kept.length >= limit && node.newestEndMs < floorMs) {
+        pages.push(node.store.query(filter, 0));
+        continue;
+      }
+      const page = node.store.query(filter, limit);
+      pages.push({ ...page, flows: [] });
+      if (page.flows.length === 0) continue;
+      kept = newestFirst(kept.concat(page.flows)).slice(0, limit);
+      if (kept.length >= limit) floorMs = Date.parse(kept[limit - 1].end);
+    }
+    const merged = mergeFlowPages(pages, limit);
+    return { ...merged, flows: kept, truncated: merged.total > kept.length || merged.totalExact === false };
   }
 
   follow(filter: FlowFilter, onRecords: (records: FlowRecord[]) => void): () => void {
@@ -281,6 +309,14 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
     return this.topWindows.config.bucketMs;
   }
 
+  /**
+   * The top-talkers bucket a record ending at `wallMs` goes to: records of one
+   * bucket may be added in any order (the replay merges nodes by it).
+   */
+  bucketOf(wallMs: number): number {
+    return Math.floor((wallMs - this.topWindows.wallOffset()) / this.topWindows.config.bucketMs);
+  }
+
   top(q: TopQuery): Promise<TopAnswer> {
     return this.topWindows.topSliced(q);
   }
@@ -296,17 +332,24 @@ export class FleetView implements FlowQueryService, TopQueryService, InterfaceQu
   }
 }
 
-/** Pages of disjoint sets of nodes as one page: newest first, at most limit. */
+/** ISO times of one format compare as strings; newest first, then by node for a stable order. */
+function newestFirst(records: FlowRecord[]): FlowRecord[] {
+  return records.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+}
+
+/** Pages of disjoint sets of nodes as one page: newest first, at most limit; the total a lower bound if any page's is. */
 export function mergeFlowPages(pages: FlowPage[], limit: number): FlowPage {
   if (pages.length === 1) return pages[0];
   let total = 0;
+  let exact = true;
   const all: FlowRecord[] = [];
   for (const p of pages) {
     total += p.total;
+    if (p.totalExact === false) exact = false;
     for (const r of p.flows) all.push(r);
   }
-  // ISO times of one format compare as strings; newest first, then by node for a stable order.
-  all.sort((a, b) => (a.end < b.end ? 1 : a.end > b.end ? -1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-  const flows = all.slice(0, limit);
-  return { flows, total, truncated: total > flows.length };
+  const flows = newestFirst(all).slice(0, limit);
+  const page: FlowPage = { flows, total, truncated: total > flows.length || !exact };
+  if (!exact) page.totalExact = false;
+  return page;
 }

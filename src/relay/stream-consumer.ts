@@ -293,14 +293,21 @@ export class StreamConsumer {
       }
     };
     await Promise.all(readers.map(fill));
+    const view = this.options.view;
     let active = readers.filter((r) => !r.done);
+    // Bucket by bucket: all nodes' entries of the oldest top-talkers bucket any reader holds, then the next.
+    // (Within a bucket the order does not matter; entry by entry across nodes would make runs of one entry.)
     while (active.length > 0) {
-      active.sort((a, b) => a.headMs - b.headMs || a.headSeq - b.headSeq);
-      const first = active[0];
-      const run = active.length > 1 ? first.takeUpTo(active[1].headMs, active[1].headSeq) : first.takeAll();
-      await this.ingestList(first.cursor.node, first.list, run.from, run.to);
-      this.replayed += run.to - run.from;
-      if (first.empty) await fill(first);
+      let bucket = Infinity;
+      for (const r of active) bucket = Math.min(bucket, view.bucketOf(r.headMs));
+      for (const r of active) {
+        while (!r.done && view.bucketOf(r.headMs) <= bucket) {
+          const run = r.takeWhile((ms) => view.bucketOf(ms) <= bucket);
+          await this.ingestList(r.cursor.node, r.list, run.from, run.to);
+          this.replayed += run.to - run.from;
+          if (r.empty) await fill(r);
+        }
+      }
       active = active.filter((r) => !r.done);
     }
   }
@@ -596,10 +603,6 @@ class RangeReader {
     return this.list.idMs(this.pos);
   }
 
-  get headSeq(): number {
-    return this.list.idSeq(this.pos);
-  }
-
   async fill(): Promise<void> {
     if (this.done || !this.empty) return;
     if (this.reply) releaseReply(this.reply);
@@ -610,27 +613,16 @@ class RangeReader {
       this.done = true;
       releaseReply(this.reply);
       this.reply = undefined;
-    }
-    else this.next = `(${this.list.id(this.list.count - 1)}`;
+    } else this.next = `(${this.list.id(this.list.count - 1)}`;
   }
 
-  /** The buffered entries with IDs up to (ms, seq); at least one. */
-  takeUpTo(ms: number, seq: number): { from: number; to: number } {
+  /** The buffered entries, from the head, whose ID's ms part passes the test; at least one. */
+  takeWhile(test: (ms: number) => boolean): { from: number; to: number } {
     const l = this.list;
     let end = this.pos + 1;
-    while (end < l.count) {
-      const m = l.idMs(end);
-      if (m > ms || (m === ms && l.idSeq(end) > seq)) break;
-      end++;
-    }
+    while (end < l.count && test(l.idMs(end))) end++;
     const run = { from: this.pos, to: end };
     this.pos = end;
-    return run;
-  }
-
-  takeAll(): { from: number; to: number } {
-    const run = { from: this.pos, to: this.list.count };
-    this.pos = this.list.count;
     return run;
   }
 }
