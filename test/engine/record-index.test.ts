@@ -16,17 +16,8 @@ import { prefixContains } from '../../src/lib/ip.js';
 import { Slicer } from '../../src/lib/slicer.js';
 import { RecordStore, type FlowPage } from '../../src/engine/record-store.js';
 import { INDEX_BYTES_PER_ROW } from '../../src/engine/record-index.js';
+import { prng } from '../helpers/random.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NODE = 'n1';
 const IFACES: Record<number, string> = { 2: 'eth0', 3: 'eth1', 7: 'veth7' };

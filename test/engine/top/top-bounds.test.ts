@@ -9,18 +9,8 @@ import { parseFlowFilter, type FlowFilterParams } from '../../../src/flow/filter
 import type { TopDimension, TopMetric } from '../../../src/flow/top-dimensions.js';
 import type { SyntheticFlow } from '../../../src/datapath/synthetic-source.js';
 import { makeAgent, udp } from '../../helpers/agent-fixture.js';
+import { prng } from '../../helpers/random.js';
 
-/** A deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   name: string;
@@ -32,7 +22,7 @@ const src = (i: number) => `10.${(i >> 8) & 255}.${i & 255}.1`;
 
 /** Zipf: group i has weight 1/(i+1); each bucket draws its flows from it. */
 function zipf(seed: number, groups: number, perBucket: number, buckets: number): Case {
-  const r = rng(seed);
+  const r = prng(seed);
   const weights = Array.from({ length: groups }, (_, i) => 1 / (i + 1));
   const sum = weights.reduce((a, b) => a + b, 0);
   const pick = () => {
