@@ -108,8 +108,10 @@ describe('flowscope interfaces --watch', () => {
       console.log('skipped: needs script(1) (util-linux) for a terminal');
       return;
     }
-    // script(1) gives the CLI a terminal; a ^C typed into it is the terminal's SIGINT
-    const command = [...CLI_COMMAND, 'interfaces', '--watch', '--interval', '200ms', '--server', server].join(' ');
+    // script(1) gives the CLI a terminal; a ^C typed into it is the terminal's SIGINT. script runs
+    // `$SHELL -c`, and dash (/bin/sh, used when SHELL is unset as in CI) does not exec a lone command:
+    // the shell would stay in the foreground group and die of the ^C (exit 130). `exec` leaves only the CLI.
+    const command = ['exec', ...CLI_COMMAND, 'interfaces', '--watch', '--interval', '200ms', '--server', server].join(' ');
     const child = spawn('/usr/bin/script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, FLOWSCOPE_TOKEN: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
     const done = finished(child);
     await waitFor(child.stdout!, new RegExp(`${escape(ANSI.home)}flowscope interfaces`, 'g'), 3);
