@@ -54,6 +54,7 @@ import { DecodedRows, EntryDecoder } from '../redis/entry-decoder.js';
 import { EntryList, releaseReply, type RawReply } from '../redis/resp-reader.js';
 import { RedirectError, StreamReadConnections } from '../redis/stream-read-connection.js';
 import { compareIds } from '../redis/stream-id.js';
+import { eachConcurrently } from '../lib/each-concurrently.js';
 
 export interface ConsumerOptions {
   client: RedisClient;
@@ -112,6 +113,8 @@ export function isReplyError(err: unknown): boolean {
 const LOG_EVERY_MS = 10_000;
 /** XREADGROUPs on the wire at once, ahead of the node being decoded */
 const READ_AHEAD = 8;
+/** per-node round trips of the ioredis client (groups, interfaces hashes) in flight at once */
+const PER_NODE_CONCURRENCY = 64;
 
 type RawEntry = [id: string, fields: string[] | null];
 
@@ -199,7 +202,8 @@ export class StreamConsumer {
         if (!this.caughtUp || now - this.lastDiscover >= (o.discoverEveryMs ?? 5000)) await this.discover();
         await this.retryAcks();
         if (now - this.lastInterfaces >= (o.interfacesEveryMs ?? 2000)) await this.readInterfaces();
-        if (now - this.lastClaim >= (o.claimIdleMs ?? 60_000) / 2) await this.claimAbandoned();
+        // a group read with NOACK never has pending entries: nothing to claim
+        if (!o.noAck && now - this.lastClaim >= (o.claimIdleMs ?? 60_000) / 2) await this.claimAbandoned();
         const n = await this.readNew();
         await o.view.advance();
         this.rounds++;
@@ -228,15 +232,20 @@ export class StreamConsumer {
       names = [];
     }
     const maxNodes = this.options.maxNodes ?? 4096;
-    const fresh: NodeCursor[] = [];
+    const candidates: string[] = [];
     for (const node of names) {
       if (this.cursors.has(node) || this.ignoredNodes.has(node)) continue;
       if (this.options.owns && !this.options.owns(node)) continue;
-      if (!NODE_NAME.test(node) || this.cursors.size + fresh.length >= maxNodes) {
+      if (!NODE_NAME.test(node) || this.cursors.size + candidates.length >= maxNodes) {
         if (this.ignoredNodes.size < 10_000) this.ignoredNodes.add(node);
         this.options.log?.warn({ node: node.slice(0, 80), nodes: this.cursors.size, maxNodes }, 'relay: node name in flowscope:nodes ignored (malformed, or more nodes than --max-nodes)');
         continue;
       }
+      candidates.push(node);
+    }
+    // in the names' order, whatever order the round trips end in
+    const taken: (NodeCursor | undefined)[] = new Array(candidates.length);
+    await eachConcurrently(candidates, PER_NODE_CONCURRENCY, async (node, i) => {
       const key = flowsKey(node);
       try {
         try {
@@ -244,22 +253,25 @@ export class StreamConsumer {
         } catch (err) {
           if (!/BUSYGROUP/.test((err as Error).message)) throw err;
         }
-        fresh.push({ node, key, replayedTo: await this.lastDelivered(key) });
+        taken[i] = { node, key, replayedTo: await this.lastDelivered(key) };
       } catch (err) {
         if (!isReplyError(err) && !(err instanceof GroupVanished)) throw err;
         // Wrong type, or anything else Redis refuses for this key: tried again at the next discovery.
         this.keyFailed(node, key, err as Error);
       }
-    }
+    });
+    const fresh = taken.filter((c): c is NodeCursor => c !== undefined);
     if (fresh.length > 0) {
       await this.replay(fresh);
-      for (const c of fresh) {
+      await eachConcurrently(fresh, PER_NODE_CONCURRENCY, async (c) => {
         try {
           await this.ackOwnPending(c);
         } catch (err) {
           if (!isReplyError(err)) throw err;
           this.keyFailed(c.node, c.key, err as Error);
         }
+      });
+      for (const c of fresh) {
         this.cursors.set(c.node, c);
         this.options.view.node(c.node);
       }
@@ -503,7 +515,7 @@ export class StreamConsumer {
 
   /** Reads each node's interface counters hash; values that fail the checks are left out (and counted once). */
   private async readInterfaces(): Promise<void> {
-    for (const c of this.cursors.values()) {
+    await eachConcurrently([...this.cursors.values()], PER_NODE_CONCURRENCY, async (c) => {
       const key = interfacesKey(c.node);
       let hash: Record<string, string>;
       try {
@@ -511,7 +523,7 @@ export class StreamConsumer {
       } catch (err) {
         if (!isReplyError(err)) throw err;
         this.keyFailed(c.node, key, err as Error);
-        continue;
+        return;
       }
       const reports: PublishedInterface[] = [];
       const badBefore = this.badInterfaceValues.get(c.node);
@@ -529,7 +541,7 @@ export class StreamConsumer {
       else this.badInterfaceValues.delete(c.node);
       reports.sort((a, b) => a.ifindex - b.ifindex);
       this.options.view.node(c.node).interfaces = reports;
-    }
+    });
     this.lastInterfaces = this.clock();
   }
 
