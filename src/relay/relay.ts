@@ -246,7 +246,8 @@ export class Relay implements StatusService {
     return this.partitions ? this.partitions.views() : [this.view];
   }
 
-  private consumers(): StreamConsumer[] {
+  /** The stream consumers: one, or one per partition held. */
+  consumers(): StreamConsumer[] {
     return this.partitions ? this.partitions.consumers() : [this.consumer];
   }
 
