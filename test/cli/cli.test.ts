@@ -3,7 +3,7 @@
  * ephemeral loopback port by an agent on a synthetic source.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,7 +182,7 @@ describe('errors', () => {
   it('reads bad config files as usage errors', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flowscope-cli-'));
     writeFileSync(join(dir, 'c.yaml'), 'poll-interval: never\n');
-    const r = await cli(['run', '--iface', 'lo', '--config', join(dir, 'c.yaml')]);
+    const r = await cli(['run', '--iface', 'lo', '--config', join(dir, 'c.yaml')]).finally(() => rmSync(dir, { recursive: true, force: true }));
     expect(r.code).toBe(2);
     oneLine(r);
     expect(r.stderr).toMatch(/config file: poll-interval: "never" is not a duration/);

@@ -5,15 +5,16 @@
  * command, flag and enum value of the parser's tables must be offered.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bashScript, zshScript } from '../../src/cli/completion.js';
 import { COMMANDS, type CliFlags } from '../../src/cli/flags.js';
 import { cli } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowscope-completion-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const bashFile = join(dir, 'flowscope.bash');
 const zshFile = join(dir, '_flowscope');
 
