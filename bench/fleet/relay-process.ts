@@ -11,6 +11,7 @@ import { createApp } from '../../src/api/app.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 import { Relay } from '../../src/relay/relay.js';
 import { FleetView } from '../../src/relay/fleet-view.js';
+import type { SinkLog } from '../../src/redis/stream-sink.js';
 
 // Entries ingested, counted as they go into a view: a partition handed over drops its view (and its count), this does not.
 let ingested = 0;
@@ -20,6 +21,11 @@ FleetView.prototype.ingestRows = function (this: FleetView, ...a: Parameters<Fle
   return ingestRows.apply(this, a);
 };
 
+function stderrLog(id: string): SinkLog {
+  const line = (level: string) => (obj: object, msg: string) => process.stderr.write(`[${id} ${new Date().toISOString().slice(11, 23)} ${level}] ${msg} ${JSON.stringify(obj).slice(0, 300)}\n`);
+  return { info: line('info'), warn: line('warn') };
+}
+
 const o = JSON.parse(process.argv[2]) as { redis: string; id: string; partitions?: number; storeSize: number };
 const relay = new Relay({
   target: parseRedisUrl(o.redis),
@@ -28,6 +34,8 @@ const relay = new Relay({
   version: 'bench',
   storeSize: o.storeSize,
   discoverEveryMs: 2000,
+  // FLEET_RELAY_LOG=1: the relay's log lines on stderr (what it did when, for looking into a run)
+  ...(process.env.FLEET_RELAY_LOG === '1' ? { log: stderrLog(o.id) } : {}),
   ...(o.partitions ? { scaleOut: { partitions: o.partitions, peerListen: { host: '127.0.0.1', port: 0 }, leaseMs: 3000 } } : {}),
 });
 await relay.start();
