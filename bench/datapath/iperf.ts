@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
 import { createVethPair, quietLink, type VethPair } from '../../test/helpers/netns.js';
+import { iproute2BpffsCleanup } from '../../test/helpers/iproute2-bpffs.js';
 import { machineLine, median, writeSection } from '../results.js';
 
 const rounds = Number(process.argv[2] ?? 5);
@@ -30,6 +31,8 @@ const emptyObj = path.join(work, 'empty.bpf.o');
 const multiarch = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
 execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I/usr/include/${multiarch}`, '-c', path.join(here, 'empty.bpf.c'), '-o', emptyObj]);
 
+// tc and ip load the empty program through iproute2, which makes its directories under /sys/fs/bpf
+const removeBpffsDirs = iproute2BpffsCleanup();
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Received datagrams per second at the host's iperf3 server over one run. */
@@ -99,6 +102,7 @@ try {
 } finally {
   pair.destroy();
   rmSync(work, { recursive: true, force: true });
+  removeBpffsDirs();
 }
 
 const fmt = (n: number) => `${Math.round(n).toLocaleString('en-US')}`;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createVethPair, type VethPair } from '../helpers/netns.js';
+import { iproute2BpffsCleanup } from '../helpers/iproute2-bpffs.js';
 
 const skip = skipKernelTests('datapath errors');
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -40,6 +41,7 @@ describe.skipIf(skip)('datapath errors', () => {
 
   it('an XDP hook taken by another program: EEXIST, with what to do, and nothing half-attached', async () => {
     const obj = `${ROOT}bpf/.output/flowscope.bpf.o`;
+    const removeBpffsDirs = iproute2BpffsCleanup();
     execFileSync('ip', ['link', 'set', 'dev', pair.hostIf, 'xdpgeneric', 'obj', obj, 'sec', 'xdp']);
     const source = new KernelFlowSource({ flowMapEntries: 64 });
     try {
@@ -54,6 +56,7 @@ describe.skipIf(skip)('datapath errors', () => {
     } finally {
       await source.close();
       execFileSync('ip', ['link', 'set', 'dev', pair.hostIf, 'xdpgeneric', 'off']);
+      removeBpffsDirs();
     }
   });
 
