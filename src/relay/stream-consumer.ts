@@ -232,35 +232,45 @@ export class StreamConsumer {
       names = [];
     }
     const maxNodes = this.options.maxNodes ?? 4096;
-    const candidates: string[] = [];
-    for (const node of names) {
-      if (this.cursors.has(node) || this.ignoredNodes.has(node)) continue;
-      if (this.options.owns && !this.options.owns(node)) continue;
-      if (!NODE_NAME.test(node) || this.cursors.size + candidates.length >= maxNodes) {
-        if (this.ignoredNodes.size < 10_000) this.ignoredNodes.add(node);
-        this.options.log?.warn({ node: node.slice(0, 80), nodes: this.cursors.size, maxNodes }, 'relay: node name in flowscope:nodes ignored (malformed, or more nodes than --max-nodes)');
-        continue;
-      }
-      candidates.push(node);
-    }
-    // in the names' order, whatever order the round trips end in
-    const taken: (NodeCursor | undefined)[] = new Array(candidates.length);
-    await eachConcurrently(candidates, PER_NODE_CONCURRENCY, async (node, i) => {
-      const key = flowsKey(node);
-      try {
-        try {
-          await client.xgroup('CREATE', key, group, '$', 'MKSTREAM');
-        } catch (err) {
-          if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    const fresh: NodeCursor[] = [];
+    // Names are taken a batch at a time, as many as there is room for, so that a key Redis refuses
+    // (tried again at the next discovery) leaves its room to the next name, as when taken one by one.
+    let next = 0;
+    while (next < names.length) {
+      const batch: string[] = [];
+      for (; next < names.length && batch.length < PER_NODE_CONCURRENCY; next++) {
+        const node = names[next];
+        if (this.cursors.has(node) || this.ignoredNodes.has(node)) continue;
+        if (this.options.owns && !this.options.owns(node)) continue;
+        const full = this.cursors.size + fresh.length + batch.length >= maxNodes;
+        // full with a batch under way: that batch first (one of its keys may fail and leave room)
+        if (full && batch.length > 0 && NODE_NAME.test(node)) break;
+        if (!NODE_NAME.test(node) || full) {
+          if (this.ignoredNodes.size < 10_000) this.ignoredNodes.add(node);
+          this.options.log?.warn({ node: node.slice(0, 80), nodes: this.cursors.size, maxNodes }, 'relay: node name in flowscope:nodes ignored (malformed, or more nodes than --max-nodes)');
+          continue;
         }
-        taken[i] = { node, key, replayedTo: await this.lastDelivered(key) };
-      } catch (err) {
-        if (!isReplyError(err) && !(err instanceof GroupVanished)) throw err;
-        // Wrong type, or anything else Redis refuses for this key: tried again at the next discovery.
-        this.keyFailed(node, key, err as Error);
+        batch.push(node);
       }
-    });
-    const fresh = taken.filter((c): c is NodeCursor => c !== undefined);
+      // in the names' order, whatever order the round trips end in
+      const taken: (NodeCursor | undefined)[] = new Array(batch.length);
+      await eachConcurrently(batch, PER_NODE_CONCURRENCY, async (node, i) => {
+        const key = flowsKey(node);
+        try {
+          try {
+            await client.xgroup('CREATE', key, group, '$', 'MKSTREAM');
+          } catch (err) {
+            if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+          }
+          taken[i] = { node, key, replayedTo: await this.lastDelivered(key) };
+        } catch (err) {
+          if (!isReplyError(err) && !(err instanceof GroupVanished)) throw err;
+          // Wrong type, or anything else Redis refuses for this key: tried again at the next discovery.
+          this.keyFailed(node, key, err as Error);
+        }
+      });
+      for (const c of taken) if (c !== undefined) fresh.push(c);
+    }
     if (fresh.length > 0) {
       await this.replay(fresh);
       await eachConcurrently(fresh, PER_NODE_CONCURRENCY, async (c) => {
