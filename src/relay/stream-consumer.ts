@@ -113,6 +113,16 @@ export function isReplyError(err: unknown): boolean {
 const LOG_EVERY_MS = 10_000;
 /** XREADGROUPs on the wire at once, ahead of the node being decoded */
 const READ_AHEAD = 8;
+/**
+ * A node whose stream had nothing new is read again after a wait that
+ * doubles from IDLE_MIN_MS to IDLE_MAX_MS (back to none once it has
+ * entries). Agents export every few seconds (10 s by default): without it a
+ * relay asked each of a thousand streams for new entries on every round,
+ * nearly all of them empty, and most of its and Redis's time at a light load
+ * went into those reads. An entry waits at most IDLE_MAX_MS longer.
+ */
+const IDLE_MIN_MS = 25;
+const IDLE_MAX_MS = 500;
 /** per-node round trips of the ioredis client (groups, interfaces hashes) in flight at once */
 const PER_NODE_CONCURRENCY = 64;
 
@@ -123,6 +133,10 @@ interface NodeCursor {
   key: string;
   /** the group's last-delivered ID when this run took the node over: replayed up to here */
   replayedTo: string;
+  /** not read again before this time (performance.now() ms): its last reads found nothing */
+  idleUntil?: number;
+  /** the current wait after an empty read (ms): doubles from IDLE_MIN_MS to IDLE_MAX_MS, 0 after entries */
+  idleMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref?.());
@@ -380,7 +394,10 @@ export class StreamConsumer {
   private async readNew(): Promise<number> {
     const { group, consumer } = this.options;
     const noAck = this.options.noAck === true;
-    const cursors = [...this.cursors.values()];
+    // real time, not the data clock (a test's clock may stand still)
+    const now = performance.now();
+    const cursors: NodeCursor[] = [];
+    for (const c of this.cursors.values()) if ((c.idleUntil ?? 0) <= now) cursors.push(c);
     const replies: (Promise<RawReply> | undefined)[] = new Array(cursors.length);
     let sent = 0;
     const readUpTo = (end: number): void => {
@@ -421,7 +438,13 @@ export class StreamConsumer {
         try {
           list.readGroupReply(reply);
           const n = list.count;
-          if (n === 0) continue;
+          if (n === 0) {
+            c.idleMs = Math.min(IDLE_MAX_MS, Math.max(IDLE_MIN_MS, 2 * (c.idleMs ?? 0)));
+            c.idleUntil = now + c.idleMs;
+            continue;
+          }
+          c.idleMs = 0;
+          c.idleUntil = 0;
           await this.ingestList(c.node, list, 0, n);
           if (!noAck) toAck.push({ cursor: c, bytes: this.reads.xackBytes(c.key, group, list, 0, n) });
           this.acked += n;
