@@ -13,7 +13,6 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddressTable } from '../../src/flow/address-table.js';
@@ -23,21 +22,13 @@ import { connectClient, createRedisClient } from '../../src/redis/connection.js'
 import { RedisStreamSink } from '../../src/redis/stream-sink.js';
 import { Relay } from '../../src/relay/relay.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { machineLine, median, writeSection } from '../results.js';
 
 const RECORDS = Number(process.argv[2] ?? 300_000);
 const DEPTH = Number(process.argv[3] ?? 64);
 const RUNS = 3;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRedis(): Promise<{ port: number; stop: () => void }> {
   const port = await freePort();
