@@ -13,6 +13,7 @@
  * one less than the ring's capacity (at most 2^26) behind the ring's end,
  * so the full sequence number is recovered from the end (headSeq).
  */
+import { hashNumber } from '../lib/number-index.js';
 const EMPTY_COUNT = 0;
 
 /** Read side of the heads, for queries: a slot per key; a slot with count 0 holds no key. */
@@ -160,15 +161,6 @@ export class HashedHeads implements Heads {
     this.mask = n - 1;
   }
 
-  private static hash(key: number): number {
-    const lo = key >>> 0;
-    const hi = (key / 4294967296) >>> 0;
-    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    return h ^ (h >>> 16);
-  }
-
   get slots(): number {
     return this.counts.length;
   }
@@ -196,7 +188,7 @@ export class HashedHeads implements Heads {
   find(key: number): number {
     if (key === this.lastKey) return this.lastSlot;
     const { keys, counts, mask } = this;
-    for (let pos = HashedHeads.hash(key) & mask; ; pos = (pos + 1) & mask) {
+    for (let pos = hashNumber(key) & mask; ; pos = (pos + 1) & mask) {
       if (counts[pos] === EMPTY_COUNT) return -1;
       if (keys[pos] === key) {
         this.lastKey = key;
@@ -216,7 +208,7 @@ export class HashedHeads implements Heads {
       return link;
     }
     const { keys, counts, mask } = this;
-    let pos = HashedHeads.hash(key) & mask;
+    let pos = hashNumber(key) & mask;
     while (counts[pos] !== EMPTY_COUNT) pos = (pos + 1) & mask;
     keys[pos] = key;
     this.heads[pos] = seq >>> 0;
@@ -241,7 +233,7 @@ export class HashedHeads implements Heads {
     for (;;) {
       j = (j + 1) & mask;
       if (counts[j] === EMPTY_COUNT) break;
-      const home = HashedHeads.hash(keys[j]) & mask;
+      const home = hashNumber(keys[j]) & mask;
       const stays = i <= j ? i < home && home <= j : i < home || home <= j;
       if (stays) continue;
       keys[i] = keys[j];
@@ -263,7 +255,7 @@ export class HashedHeads implements Heads {
     this.mask = n - 1;
     for (let i = 0; i < oldCounts.length; i++) {
       if (oldCounts[i] === EMPTY_COUNT) continue;
-      let pos = HashedHeads.hash(oldKeys[i]) & this.mask;
+      let pos = hashNumber(oldKeys[i]) & this.mask;
       while (this.counts[pos] !== EMPTY_COUNT) pos = (pos + 1) & this.mask;
       this.keys[pos] = oldKeys[i];
       this.heads[pos] = oldHeads[i];

@@ -6,6 +6,20 @@
  */
 const EMPTY = 0;
 
+/**
+ * A 32-bit mix of an integer key below 2^53, for open-addressing tables.
+ * Not keyed: for keys the table hands out or counts, not for keys traffic
+ * chooses (those go through flow/flow-hash.ts).
+ */
+export function hashNumber(key: number): number {
+  const lo = key >>> 0;
+  const hi = (key / 4294967296) >>> 0;
+  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export class NumberIndex {
   private keys: Float64Array;
   /** id + 1 per entry; 0 = empty */
@@ -40,19 +54,10 @@ export class NumberIndex {
     this.size = 0;
   }
 
-  private static hash(key: number): number {
-    const lo = key >>> 0;
-    const hi = (key / 4294967296) >>> 0;
-    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    return h ^ (h >>> 16);
-  }
-
   /** The id of `key`, or -1 if it has none. */
   get(key: number): number {
     const { keys, ids, mask } = this;
-    for (let pos = NumberIndex.hash(key) & mask; ; pos = (pos + 1) & mask) {
+    for (let pos = hashNumber(key) & mask; ; pos = (pos + 1) & mask) {
       const id1 = ids[pos];
       if (id1 === EMPTY) return -1;
       if (keys[pos] === key) return id1 - 1;
@@ -62,7 +67,7 @@ export class NumberIndex {
   /** The id of `key`, given the next id (the old `size`) if it is new. */
   idOf(key: number): number {
     const { keys, ids, mask } = this;
-    let pos = NumberIndex.hash(key) & mask;
+    let pos = hashNumber(key) & mask;
     for (;;) {
       const id1 = ids[pos];
       if (id1 === EMPTY) break;
@@ -85,7 +90,7 @@ export class NumberIndex {
     const mask = n - 1;
     for (let i = 0; i < oldIds.length; i++) {
       if (oldIds[i] === EMPTY) continue;
-      let pos = NumberIndex.hash(oldKeys[i]) & mask;
+      let pos = hashNumber(oldKeys[i]) & mask;
       while (ids[pos] !== EMPTY) pos = (pos + 1) & mask;
       keys[pos] = oldKeys[i];
       ids[pos] = oldIds[i];
