@@ -25,6 +25,7 @@ import { createApp } from '../../src/api/app.js';
 import { SyntheticFlowSource } from '../../src/datapath/synthetic-source.js';
 import type { PollReport } from '../../src/engine/collector.js';
 import { machineLine, median, writeSection } from '../results.js';
+import { EventLoopGap } from '../event-loop-gap.js';
 
 const { values } = parseArgs({
   options: {
@@ -106,13 +107,7 @@ gc();
 const app = await createApp({ services: agent.services(), version: 'bench' });
 
 // The longest a 1 ms timer waited: what a query (or a poll slice) held the event loop.
-let last = performance.now();
-let maxGap = 0;
-const tick = setInterval(() => {
-  const t = performance.now();
-  maxGap = Math.max(maxGap, t - last);
-  last = t;
-}, 1);
+const gap = new EventLoopGap();
 
 interface Sample {
   ms: number[];
@@ -148,8 +143,7 @@ async function run(rate: number, seconds: number): Promise<Run> {
   const polls0 = reports.length;
   const catchUp0 = catchUpMs;
   const records0 = catchUpRecords;
-  maxGap = 0;
-  last = performance.now();
+  gap.reset();
   const start = performance.now();
   const end = start + seconds * 1000;
   if (rate === 0) {
@@ -173,7 +167,7 @@ async function run(rate: number, seconds: number): Promise<Run> {
   return {
     load: rate === 0 ? 'one client, asking again once answered' : `${rate} requests/s, due at a fixed rate`,
     samples,
-    maxGap,
+    maxGap: gap.max,
     polls,
     catchUpMsPerPoll: (catchUpMs - catchUp0) / Math.max(1, polls),
     catchUpRecordsPerPoll: (catchUpRecords - records0) / Math.max(1, polls),
@@ -187,7 +181,7 @@ function percentile(xs: number[], p: number): number {
 
 const runs: Run[] = [];
 for (const rate of [0, RATE]) runs.push(await run(rate, DURATION_S));
-clearInterval(tick);
+gap.stop();
 const steady = reports.slice(2);
 const pollTsMs = median(steady.map((r) => r.durationMs - r.drainMs));
 await app.close();

@@ -15,6 +15,7 @@ import type { TopQuery } from '../../src/engine/top/top-windows.js';
 import { parseFlowFilter, type FlowFilterParams } from '../../src/flow/filter.js';
 import type { TopDimension } from '../../src/flow/top-dimensions.js';
 import { machineLine, median, writeSection } from '../results.js';
+import { EventLoopGap } from '../event-loop-gap.js';
 
 const { values } = parseArgs({ options: { flows: { type: 'string', default: '1000000' }, 'no-write': { type: 'boolean', default: false } } });
 const FLOWS = Number(values.flows);
@@ -26,13 +27,7 @@ await agent.attach('synth0', 'tc');
 source.generate({ flows: FLOWS, sources: 65_536, iface: 'synth0' });
 
 // The longest the event loop waited while a query ran (the open summary is time-sliced).
-let last = performance.now();
-let maxGap = 0;
-const tick = setInterval(() => {
-  const t = performance.now();
-  maxGap = Math.max(maxGap, t - last);
-  last = t;
-}, 1);
+const gap = new EventLoopGap();
 
 const queries: [string, TopDimension, FlowFilterParams][] = [
   ['by=src', 'src', {}],
@@ -52,24 +47,22 @@ for (let i = 0; i < 24; i++) {
   (now % 10_000 === 0 ? closeTs : pollTs).push(r.durationMs - r.drainMs);
   if (i < 2 || now % 10_000 === 0) continue; // the table fills; a close poll is measured apart
   // Baseline: the longest event-loop wait while nothing runs, on this machine now.
-  maxGap = 0;
-  last = performance.now();
+  gap.reset();
   await new Promise((r) => setTimeout(r, 50));
-  idleGaps.push(maxGap);
+  idleGaps.push(gap.max);
   for (const [name, by, params] of queries) {
     const q: TopQuery = { by, metric: 'bytes', windowMs: 60_000, k: 10, filter: parseFlowFilter(params, now) };
-    maxGap = 0;
-    last = performance.now();
+    gap.reset();
     let t = performance.now();
     await agent.topWindows.topSliced(q);
     (first.get(name) ?? first.set(name, []).get(name)!).push(performance.now() - t);
-    (gaps.get(name) ?? gaps.set(name, []).get(name)!).push(maxGap);
+    (gaps.get(name) ?? gaps.set(name, []).get(name)!).push(gap.max);
     t = performance.now();
     await agent.topWindows.topSliced(q);
     (cached.get(name) ?? cached.set(name, []).get(name)!).push(performance.now() - t);
   }
 }
-clearInterval(tick);
+gap.stop();
 await agent.close();
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
