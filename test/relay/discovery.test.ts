@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { flowsKey, NODES_KEY } from '../../src/redis/keys.js';
 import { Relay } from '../../src/relay/relay.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
+import { eventually } from '../helpers/eventually.js';
 import { destroyRedis, startRedis, type RedisServer } from '../redis/redis-server.js';
 
 let server: RedisServer;
@@ -23,14 +24,6 @@ afterAll(async () => {
   await destroyRedis(server);
 });
 
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const relayOn = (group: string, maxNodes: number) =>
   new Relay({ target: parseRedisUrl(server.url), group, consumer: 'c', version: 'test', storeSize: 100, top: { bucketMs: 1000, horizonMs: 60_000, capacity: 10 }, discoverEveryMs: 200, maxNodes });
 
@@ -43,7 +36,7 @@ describe('relay discovery', () => {
     const relay = relayOn('g', 4);
     await relay.start();
     try {
-      await until('four nodes read', () => relay.view.nodes.size === 4);
+      await eventually(() => relay.view.nodes.size === 4, 'four nodes read');
       // a few discoveries later still the same four: n-0, n-2, n-3, n-4 (not n-0, n-2, n-3 and nothing)
       await new Promise((r) => setTimeout(r, 600));
       expect([...relay.view.nodes.keys()].sort()).toEqual(['n-0', 'n-2', 'n-3', 'n-4']);
@@ -60,7 +53,7 @@ describe('relay discovery', () => {
     const relay = relayOn('g-bulk', 4096);
     await relay.start();
     try {
-      await until('a thousand nodes read', () => relay.view.nodes.size === 1000);
+      await eventually(() => relay.view.nodes.size === 1000, 'a thousand nodes read');
       expect([...relay.view.nodes.keys()].sort()).toEqual(names);
       const groups = await Promise.all(names.slice(0, 50).map((n) => redis.xinfo('GROUPS', flowsKey(n)) as Promise<unknown[][]>));
       for (const g of groups) expect(g.map((x) => x[1])).toContain('g-bulk');
