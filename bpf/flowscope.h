@@ -49,6 +49,9 @@ struct flow_key {
 /*
  * Value of the flow maps: one per CPU (BPF_MAP_TYPE_PERCPU_HASH), so the hot
  * path never contends on a cache line; user space sums the CPUs' values.
+ * It only ever grows at its end: an upgraded agent drains the flow maps an
+ * earlier version left pinned by reading their shorter values as a prefix of
+ * this one, the newer fields as zero (native/previous_maps.h).
  */
 struct flow_value {
 	__u64 packets;        /* frames counted */

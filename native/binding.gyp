@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "flowscope",
-      "sources": ["addon.cc", "errors.cc", "datapath.cc", "attach.cc", "drain.cc", "test_run.cc", "pins.cc", "uninstall.cc"],
+      "sources": ["addon.cc", "errors.cc", "datapath.cc", "attach.cc", "drain.cc", "test_run.cc", "pins.cc", "previous_maps.cc", "uninstall.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "../bpf",

@@ -176,6 +176,14 @@ void Datapath::PreparePins(Napi::Env env, const std::string& dir) {
     }
     throw ToJsError(env, e);
   }
+  // Flow maps of an earlier layout go aside before libbpf would refuse them.
+  e = previous_maps_.SetAside(pins_);
+  if (e.failed()) {
+    flowscope_bpf__destroy(skel_);
+    skel_ = nullptr;
+    pins_.Release();
+    throw ToJsError(env, e);
+  }
   const PinnedMap maps[] = {
       {"flows_gen0", skel_->maps.flows_gen0, true}, {"flows_gen1", skel_->maps.flows_gen1, true},
       {"flow_gens", skel_->maps.flow_gens, false},  {"iface_stats", skel_->maps.iface_stats, true},
@@ -237,6 +245,7 @@ void Datapath::AdoptPinned() {
       }
       bool replaced = !e.failed();
       if (!replaced) {
+        earlier_programs_++;
         // The old program keeps counting into the same (pinned) maps: still exact.
         adopt_problems_.push_back(where + ": kept the previous program (" + ToJsErrorText(e) + ")");
         a->ifindex = p.ifindex;
@@ -315,6 +324,7 @@ void Datapath::DetachAll() {
   }
   attachments_.clear();
   adopted_.clear();
+  earlier_programs_ = 0;
 }
 
 // Closes this process's references and leaves every attachment pinned and counting.
@@ -323,6 +333,8 @@ void Datapath::ReleaseAll() {
     if (a->link_fd >= 0) close(a->link_fd);
   attachments_.clear();
   adopted_.clear();
+  earlier_programs_ = 0;
+  previous_maps_.Release();
   pins_.Release();
 }
 
@@ -424,6 +436,8 @@ Napi::Value Datapath::Detach(const Napi::CallbackInfo& info) {
   UnpinAttachment(*a, last_on_iface);
   SysError e = DetachProgram(a);
   attachments_.erase(it);
+  auto adopted = adopted_.find(handle);
+  if (adopted != adopted_.end() && !adopted->second) earlier_programs_--;
   adopted_.erase(handle);
   if (e.failed()) throw ToJsError(env, e);
   return env.Undefined();
@@ -555,6 +569,7 @@ Napi::Value Datapath::Close(const Napi::CallbackInfo& info) {
     flowscope_bpf__destroy(skel_);
     skel_ = nullptr;
   }
+  previous_maps_.Release();
   if (pins_.is_open()) e = pins_.RemoveAll();
   if (e.failed()) throw ToJsError(env, e);
   return env.Undefined();
@@ -661,7 +676,8 @@ Napi::Value Datapath::SetLocalAddresses(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, held);
 }
 
-// pinnedState() -> { dir, adopted, drainedUntilRealtimeNs, drainedUntilMonoNs, drainSeq, exportedSeq }
+// pinnedState() -> { dir, adopted, drainedUntilRealtimeNs, drainedUntilMonoNs, drainSeq, exportedSeq,
+//                    previousLayoutValueBytes, previousLayoutMaps (flow maps of an earlier layout set aside; 0: none) }
 // as found at start (what the previous agent left), or null when not pinned.
 Napi::Value Datapath::PinnedState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -673,6 +689,8 @@ Napi::Value Datapath::PinnedState(const Napi::CallbackInfo& info) {
   o.Set("drainedUntilMonoNs", static_cast<double>(resumed_.drained_until_mono_ns));
   o.Set("drainSeq", static_cast<double>(resumed_.drain_seq));
   o.Set("exportedSeq", static_cast<double>(resumed_.exported_seq));
+  o.Set("previousLayoutValueBytes", previous_maps_.value_size_found());
+  o.Set("previousLayoutMaps", previous_maps_.left());
   return o;
 }
 

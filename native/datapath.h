@@ -11,6 +11,7 @@
 
 #include "attach.h"
 #include "pins.h"
+#include "previous_maps.h"
 
 struct flowscope_bpf;
 
@@ -35,6 +36,10 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
     uint32_t calls = 0;
   };
   Fault& fault() { return fault_; }
+  // An earlier version's flow maps, set aside at start (previous_maps.h).
+  PreviousFlowMaps& previous_flow_maps() { return previous_maps_; }
+  // Adopted attachments still running the program they had (not swapped for ours).
+  int earlier_programs_attached() const { return earlier_programs_.load(); }
 
  private:
   Napi::Value Attach(const Napi::CallbackInfo& info);
@@ -82,6 +87,8 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   // Attachments taken over from the pinned state: handle -> program replaced?
   std::map<uint32_t, bool> adopted_;
   std::vector<std::string> adopt_problems_;
+  PreviousFlowMaps previous_maps_;
+  std::atomic<int> earlier_programs_{0};
   uint32_t drain_batch_ = 8192;
   Fault fault_;
   // A drain or test run is running on the thread pool.

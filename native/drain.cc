@@ -11,6 +11,7 @@
 
 #include "datapath.h"
 #include "flowscope.skel.h"
+#include "previous_maps.h"
 
 /*
  * Lossless drain
@@ -101,22 +102,55 @@ bool DrainWorker::FlipAndWait(uint32_t* closed_gen) {
   return true;
 }
 
+// Adds one CPU's value of a flow entry to the entry's sum.
+static inline void AddCpuValue(flow_value& sum, const flow_value& pc) {
+  if (!pc.packets) return;
+  sum.packets += pc.packets;
+  sum.bytes += pc.bytes;
+  if (!sum.first_seen_ns || pc.first_seen_ns < sum.first_seen_ns) sum.first_seen_ns = pc.first_seen_ns;
+  if (pc.last_seen_ns > sum.last_seen_ns) sum.last_seen_ns = pc.last_seen_ns;
+  sum.tcp_flags |= pc.tcp_flags;
+  if (!sum.cgroup_id) sum.cgroup_id = pc.cgroup_id;
+}
+
 bool DrainWorker::DrainFlows(uint32_t gen) {
   flowscope_bpf* skel = dp_->skel();
   const bpf_map* map = gen ? skel->maps.flows_gen1 : skel->maps.flows_gen0;
-  int fd = bpf_map__fd(map);
-  const int ncpus = dp_->ncpus();
   const size_t capacity = bpf_map__max_entries(map);
-  // Per-CPU values come rounded up to 8 bytes each, CPU after CPU.
-  const size_t cpu_stride = (sizeof(flow_value) + 7) & ~size_t(7);
-  const size_t value_stride = cpu_stride * ncpus;
-
   if (target_length_ < capacity * (sizeof(flow_key) + sizeof(flow_value))) {
     Fail(-ENOSPC, "drain(target buffer)");
     err_.hint = "the flow buffer must hold flowMapEntries x (flow_key + flow_value) bytes";
     return false;
   }
   flow_capacity_ = capacity;
+  DrainFlowMap(bpf_map__fd(map), sizeof(flow_value), gen, "bpf_map_lookup_and_delete_batch(flows)");
+  return true;
+}
+
+// The set-aside map of an earlier version's generation `gen` (previous_maps.h),
+// into the room this drain's own map left; what does not fit stays for the
+// next drain of the generation. Unpinned once empty, unless a program of the
+// earlier version is still attached and may count into it again.
+void DrainWorker::DrainPreviousFlows(uint32_t gen) {
+  PreviousFlowMap& m = dp_->previous_flow_maps().of(gen);
+  if (!m.open()) return;
+  size_t before = flow_count_;
+  bool emptied = DrainFlowMap(m.fd, m.value_size, gen, "bpf_map_lookup_and_delete_batch(previous flows)");
+  previous_flows_ += flow_count_ - before;
+  if (emptied && dp_->earlier_programs_attached() == 0) dp_->previous_flow_maps().Remove(gen);
+}
+
+// Empties a flow map with lookup_and_delete_batch into the target buffer
+// from flow_count_ on, as far as it has room; true when the map was found
+// empty. value_size is the map's: the current layout's, or an earlier one's
+// (a prefix of it, previous_maps.h).
+bool DrainWorker::DrainFlowMap(int fd, size_t value_size, uint32_t gen, const char* call) {
+  const int ncpus = dp_->ncpus();
+  const size_t capacity = flow_capacity_;
+  // Per-CPU values come rounded up to 8 bytes each, CPU after CPU.
+  const size_t cpu_stride = (value_size + 7) & ~size_t(7);
+  const size_t value_stride = cpu_stride * ncpus;
+  const bool current_layout = value_size == sizeof(flow_value);
   flow_key* keys = reinterpret_cast<flow_key*>(target_data_);
   flow_value* sums = reinterpret_cast<flow_value*>(target_data_ + capacity * sizeof(flow_key));
 
@@ -128,7 +162,8 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
   bool first = true;
   while (flow_count_ < capacity) {
     // The kernel writes the keys straight into their final place.
-    uint32_t count = static_cast<uint32_t>(std::min<size_t>(batch, capacity - flow_count_));
+    uint32_t room = static_cast<uint32_t>(std::min<size_t>(batch, capacity - flow_count_));
+    uint32_t count = room;
     int err;
     if (Faulty("flows")) {
       err = -EIO;
@@ -139,7 +174,9 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
     }
     if (err && err != -ENOENT) {
       if (err == -ENOSPC && count == 0) {
-        // One hash bucket holds more entries than the batch: grow and retry.
+        // One hash bucket holds more entries than the batch: grow and retry,
+        // unless the buffer's room is what is short (then the next drain).
+        if (room < batch) return false;
         batch *= 2;
         values.resize(batch * value_stride);
         continue;
@@ -148,22 +185,22 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
       // deletes a bucket's entries only after copying them), so the entries
       // not taken stay in this generation and the next drain of it finds
       // them. What was taken is kept: the drain is partial, not lost.
-      FailPartly(err, "bpf_map_lookup_and_delete_batch(flows)");
-      return true;
+      FailPartly(err, call);
+      return false;
     }
     for (uint32_t i = 0; i < count; i++) {
       const uint8_t* v = values.data() + i * value_stride;
       flow_value sum;
       memset(&sum, 0, sizeof(sum));
       for (int c = 0; c < ncpus; c++) {
-        const flow_value* pc = reinterpret_cast<const flow_value*>(v + c * cpu_stride);
-        if (!pc->packets) continue;
-        sum.packets += pc->packets;
-        sum.bytes += pc->bytes;
-        if (!sum.first_seen_ns || pc->first_seen_ns < sum.first_seen_ns) sum.first_seen_ns = pc->first_seen_ns;
-        if (pc->last_seen_ns > sum.last_seen_ns) sum.last_seen_ns = pc->last_seen_ns;
-        sum.tcp_flags |= pc->tcp_flags;
-        if (!sum.cgroup_id) sum.cgroup_id = pc->cgroup_id;
+        if (current_layout) {
+          AddCpuValue(sum, *reinterpret_cast<const flow_value*>(v + c * cpu_stride));
+        } else {
+          flow_value pc;
+          memset(&pc, 0, sizeof(pc));
+          memcpy(&pc, v + c * cpu_stride, value_size);
+          AddCpuValue(sum, pc);
+        }
       }
       // Entries are created with a packet, so an empty sum cannot happen; if it
       // did, the key stays and the record says 0 packets, which is harmless.
@@ -173,11 +210,11 @@ bool DrainWorker::DrainFlows(uint32_t gen) {
       t.bytes += sum.bytes;
       flow_count_++;
     }
-    if (err == -ENOENT) break;
+    if (err == -ENOENT) return true;
     in_token = out_token;
     first = false;
   }
-  return true;
+  return false;
 }
 
 // The totals of one interface and direction; a drain sees few interfaces, so
@@ -271,6 +308,7 @@ void DrainWorker::Execute() {
   // After the flip nothing more rejects the drain: what was taken is handed
   // over, with the first failure, so no count read out of the kernel is lost.
   if (!DrainFlows(gen)) return;
+  DrainPreviousFlows(gen);
   DrainIfaces(gen);
   ReadFailures();
   // Where the next drain's interval starts, for this agent and the next one
@@ -301,6 +339,8 @@ void DrainWorker::OnOK() {
   result.Set("barrierNs", Napi::Number::New(env, static_cast<double>(barrier_ns_)));
   result.Set("durationNs", Napi::Number::New(env, static_cast<double>(duration_ns_)));
   result.Set("drainSeq", Napi::Number::New(env, static_cast<double>(drain_seq_)));
+  result.Set("previousLayoutFlows", Napi::Number::New(env, static_cast<double>(previous_flows_)));
+  result.Set("previousLayoutMapsLeft", Napi::Number::New(env, dp_->previous_flow_maps().left()));
   if (partial_err_.failed()) {
     Napi::Error e = ToJsError(env, partial_err_);
     result.Set("partialError", e.Value());

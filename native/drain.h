@@ -29,6 +29,8 @@ class DrainWorker : public Napi::AsyncWorker {
  private:
   bool FlipAndWait(uint32_t* closed_gen);
   bool DrainFlows(uint32_t gen);
+  void DrainPreviousFlows(uint32_t gen);
+  bool DrainFlowMap(int fd, size_t value_size, uint32_t gen, const char* call);
   bool DrainIfaces(uint32_t gen);
   iface_totals& TotalsFor(uint32_t ifindex, uint8_t direction, uint8_t gen);
   bool ReadFailures();
@@ -54,6 +56,7 @@ class DrainWorker : public Napi::AsyncWorker {
   size_t target_length_;
   size_t flow_count_ = 0;
   size_t flow_capacity_ = 0;
+  size_t previous_flows_ = 0;  // of flow_count_, from an earlier version's set-aside maps
   std::vector<iface_record> ifaces_;
   size_t last_totals_ = 0;  // index of the last TotalsFor hit
   uint64_t failures_[FAIL_KIND_COUNT] = {};

@@ -239,6 +239,7 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
             resumedFrom: stats.pinned.resumedFromMs ? new Date(stats.pinned.resumedFromMs).toISOString() : null,
             unconfirmedDrains: stats.pinned.unconfirmedDrains,
             problems: stats.pinned.problems,
+            ...(stats.pinned.previousLayout ? { previousLayout: { ...stats.pinned.previousLayout } } : {}),
             keepAttached: this.options.keepAttached ?? false,
           }
         : null,

@@ -101,6 +101,8 @@ export interface PinnedStatus {
   /** drains the previous agent read but never saw exported (killed in between): their records may be missing downstream */
   unconfirmedDrains: number;
   problems: string[];
+  /** flow maps an earlier version left with a shorter value layout, drained by this agent (operations.md, Upgrades) */
+  previousLayout?: { valueBytes: number; flowsDrained: number; mapsLeft: number };
   /** whether a stop leaves the programs attached for the next agent */
   keepAttached: boolean;
 }

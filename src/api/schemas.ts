@@ -297,6 +297,9 @@ const statusProperties = {
         resumedFrom: Type.Optional(nullableString),
         unconfirmedDrains: Type.Optional(Type.Integer()),
         problems: Type.Optional(Type.Array(Type.String())),
+        previousLayout: Type.Optional(
+          Type.Object({ valueBytes: Type.Integer(), flowsDrained: Type.Integer(), mapsLeft: Type.Integer() }),
+        ),
         keepAttached: Type.Optional(Type.Boolean()),
       }),
     ),

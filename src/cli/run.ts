@@ -259,6 +259,12 @@ function logPinnedState(log: Logger, pinned: PinnedStateReport | undefined): voi
     log.warn({ unconfirmedDrains: pinned.unconfirmedDrains }, 'the previous agent died before every sink accepted its last drains: their records may be missing downstream');
   }
   for (const problem of pinned.problems) log.warn({ problem }, 'pinned state: not taken over');
+  if (pinned.previousLayout) {
+    log.info(
+      { valueBytes: pinned.previousLayout.valueBytes, maps: pinned.previousLayout.mapsLeft },
+      'the pinned flow maps are an earlier version\'s (shorter values): set aside, drained with this agent\'s records, then removed',
+    );
+  }
 }
 
 function logReconcile(log: Logger, why: string, r: ReconcileResult): void {

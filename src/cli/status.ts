@@ -104,6 +104,11 @@ function pinnedText(pinned: AgentStatus['pinned']): string {
   const parts = [`${pinned.dir}: ${adopted}`];
   if (pinned.unconfirmedDrains > 0) parts.push(`${plural(pinned.unconfirmedDrains, 'drain')} of the previous agent maybe not exported`);
   if (pinned.problems.length > 0) parts.push(`problems: ${pinned.problems.join('; ')}`);
+  const earlier = pinned.previousLayout;
+  if (earlier) {
+    const state = earlier.mapsLeft > 0 ? `${plural(earlier.mapsLeft, 'map')} left to drain` : 'all drained';
+    parts.push(`flow maps of an earlier version (${earlier.valueBytes}-byte values): ${countText(earlier.flowsDrained)} flows read, ${state}`);
+  }
   parts.push(pinned.keepAttached ? 'stays attached when stopped' : 'detaches when stopped');
   return parts.join('; ');
 }

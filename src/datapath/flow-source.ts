@@ -163,6 +163,9 @@ export class KernelFlowSource implements FlowSource {
       resumedFromMs: state.adopted && state.drainedUntilRealtimeNs > 0 ? state.drainedUntilRealtimeNs / 1e6 : undefined,
       unconfirmedDrains: state.adopted ? Math.max(0, state.drainSeq - state.exportedSeq) : 0,
       problems,
+      ...(state.previousLayoutValueBytes > 0
+        ? { previousLayout: { valueBytes: state.previousLayoutValueBytes, flowsDrained: 0, mapsLeft: state.previousLayoutMaps } }
+        : {}),
     };
   }
 
@@ -273,6 +276,11 @@ export class KernelFlowSource implements FlowSource {
     }
     this.lastDrainFlows = raw.flowCount;
     if (raw.partialError) this.partialDrains++;
+    const previousLayout = this.pinned?.previousLayout;
+    if (previousLayout) {
+      previousLayout.flowsDrained += raw.previousLayoutFlows;
+      previousLayout.mapsLeft = raw.previousLayoutMapsLeft;
+    }
     // Not on every poll: addresses change rarely, and reading them allocates.
     if (Date.now() - this.localAddressesReadMs >= LOCAL_ADDRESSES_EVERY_MS) this.refreshLocalAddresses();
     this.forgetRetired();

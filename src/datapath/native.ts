@@ -38,6 +38,10 @@ export interface NativeDrainResult {
   durationNs: number;
   /** drains completed on these maps, across agents (pinned .bss) */
   drainSeq: number;
+  /** of flowCount, the flows read from an earlier version's set-aside flow maps (native/previous_maps.h) */
+  previousLayoutFlows: number;
+  /** set-aside flow maps still pinned (not yet found empty) */
+  previousLayoutMapsLeft: number;
   /** set when a step after the flip failed: what was read is in the result, the rest stays in the kernel */
   partialError?: NativeError;
 }
@@ -55,6 +59,10 @@ export interface NativePinnedState {
   drainedUntilMonoNs: number;
   drainSeq: number;
   exportedSeq: number;
+  /** the value size of an earlier version's flow maps, set aside at start to be drained; 0: none */
+  previousLayoutValueBytes: number;
+  /** how many of them (one per generation) */
+  previousLayoutMaps: number;
 }
 
 export type NativeFaultSite = 'flows' | 'iface-lookup' | 'iface-reset';

@@ -149,6 +149,21 @@ export interface PinnedStateReport {
   unconfirmedDrains: number;
   /** what could not be taken over, one line each */
   problems: string[];
+  /**
+   * Flow maps an earlier version left pinned with a shorter value layout (an
+   * upgrade that changed it): set aside at start and drained with this
+   * agent's records until empty, then removed.
+   */
+  previousLayout?: PreviousLayoutReport;
+}
+
+export interface PreviousLayoutReport {
+  /** the earlier version's flow value size */
+  valueBytes: number;
+  /** flows read out of them so far */
+  flowsDrained: number;
+  /** set-aside maps still pinned: 0 once everything in them was drained */
+  mapsLeft: number;
 }
 
 export interface CloseOptions {

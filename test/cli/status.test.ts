@@ -92,6 +92,15 @@ describe('flowscope status summary', () => {
     expect(text).toMatch(/^eth0\s+100\s+tc\/tcx \(adopted\)\s/m);
   });
 
+  it('says when an earlier version\'s flow maps are being drained after an upgrade, and when they are done', () => {
+    const s = agentStatus();
+    const pinned = { dir: '/sys/fs/bpf/flowscope/n1', adopted: true, adoptedInterfaces: ['eth0'], resumedFrom: null, unconfirmedDrains: 0, problems: [], keepAttached: true };
+    s.pinned = { ...pinned, previousLayout: { valueBytes: 40, flowsDrained: 1234, mapsLeft: 1 } };
+    expect(statusText(s, agentInterfaces)).toMatch(/; flow maps of an earlier version \(40-byte values\): 1\.23k flows read, 1 map left to drain;/);
+    s.pinned = { ...pinned, previousLayout: { valueBytes: 40, flowsDrained: 1234, mapsLeft: 0 } };
+    expect(statusText(s, agentInterfaces)).toMatch(/; flow maps of an earlier version \(40-byte values\): 1\.23k flows read, all drained;/);
+  });
+
   it("summarises a relay's status: Redis, ingest, nodes as rows, interfaces per node", () => {
     const text = statusText(relayStatus(), relayInterfaces);
     expectReadable(text);
