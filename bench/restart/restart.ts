@@ -14,9 +14,16 @@
  *   - baseline: SIGTERM without --keep-attached: the stop detaches, the new
  *     agent attaches again; what crosses the hook in between is not counted
  *     (what every restart cost before the pinned state)
+ *   - upgrade: the first agent is an earlier build (FLOWSCOPE_UPGRADE_FROM, a
+ *     commit, default 64c3ceb: the last one before attribution lengthened
+ *     struct flow_value from 40 to 48 bytes), built in a git worktree; SIGTERM
+ *     with --keep-attached, then this build starts (operations.md, "Upgrades
+ *     that change the flow maps' layout"). Left out, with the reason printed,
+ *     when the commit is not in this clone.
  * Lost = datagrams sent - datagrams in the node's Redis stream.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { createVethPair, type VethPair } from '../../test/helpers/netns.js';
 import { removePins } from '../../test/helpers/pins.js';
@@ -38,9 +45,9 @@ interface Agent {
   url: string;
 }
 
-async function startAgent(args: string[]): Promise<Agent> {
+async function startAgent(args: string[], main = MAIN): Promise<Agent> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN, 'run', ...args, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [main, 'run', ...args, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   return { child, exited, url };
@@ -74,14 +81,52 @@ async function counted(url: string, node: string, pair: VethPair, sport: number)
   }
 }
 
-/** exportInterval: --redis-export-interval, or undefined for the default (10 s, as shipped) */
-type Mode = { name: string; signal: NodeJS.Signals; keep: boolean; exportInterval?: string };
+const ROOT = new URL('../..', import.meta.url).pathname;
+const UPGRADE_FROM = process.env.FLOWSCOPE_UPGRADE_FROM ?? '64c3ceb';
+const EARLIER_TREE = `/tmp/flowscope-bench-earlier-${UPGRADE_FROM}`;
+
+/** Builds the agent of an earlier commit in a worktree (sharing node_modules); its main.js, or undefined with the reason printed. */
+function buildEarlier(commit: string): string | undefined {
+  try {
+    execFileSync('git', ['-C', ROOT, 'cat-file', '-e', `${commit}^{commit}`], { stdio: 'ignore' });
+  } catch {
+    console.log(`upgrade row left out: commit ${commit} is not in this clone (a shallow clone?)`);
+    return undefined;
+  }
+  rmSync(EARLIER_TREE, { recursive: true, force: true });
+  execFileSync('git', ['-C', ROOT, 'worktree', 'prune']);
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', '-f', EARLIER_TREE, commit], { stdio: 'ignore' });
+  symlinkSync(`${ROOT}node_modules`, `${EARLIER_TREE}/node_modules`);
+  // Quiet unless it fails: execFileSync's error then carries the output.
+  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { cwd: EARLIER_TREE, stdio: 'pipe' });
+  run('make', ['-C', 'bpf']);
+  run('npx', ['node-gyp', 'rebuild', '--directory', 'native']);
+  run('npx', ['tsc', '-p', 'tsconfig.json']);
+  run('node', ['src/web/build.mjs']);
+  const main = `${EARLIER_TREE}/dist/cli/main.js`;
+  return existsSync(main) ? main : undefined;
+}
+
+function removeEarlier(): void {
+  if (!existsSync(EARLIER_TREE)) return;
+  execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', EARLIER_TREE], { stdio: 'ignore' });
+}
+
+/**
+ * exportInterval: --redis-export-interval, or undefined for the default (10 s, as shipped);
+ * firstMain: the first agent's build, when it is an earlier one (it writes every poll to Redis and has no --redis-export-interval)
+ */
+type Mode = { name: string; signal: NodeJS.Signals; keep: boolean; exportInterval?: string; firstMain?: string };
 const MODES: Mode[] = [
   { name: 'SIGTERM, --keep-attached', signal: 'SIGTERM', keep: true, exportInterval: '200ms' },
   { name: 'SIGTERM, --keep-attached, default 10 s export interval (as shipped)', signal: 'SIGTERM', keep: true },
   { name: 'SIGKILL', signal: 'SIGKILL', keep: false, exportInterval: '200ms' },
   { name: 'baseline: SIGTERM, detach and attach again', signal: 'SIGTERM', keep: false, exportInterval: '200ms' },
 ];
+const earlierMain = buildEarlier(UPGRADE_FROM);
+if (earlierMain) {
+  MODES.push({ name: `upgrade from ${UPGRADE_FROM} (40-byte flow value), SIGTERM, --keep-attached`, signal: 'SIGTERM', keep: true, exportInterval: '200ms', firstMain: earlierMain });
+}
 
 const redis = await startRedis();
 const pair = createVethPair(70);
@@ -96,7 +141,8 @@ try {
       // A SIGTERM writes the open interval, so the default is measured with it too.
       const exportArgs = mode.exportInterval ? ['--redis-export-interval', mode.exportInterval] : [];
       const args = ['--iface', pair.hostIf, '--node', node, '--redis', redis.url, '--poll-interval', '200ms', ...exportArgs, '--pin-path', PIN_PATH];
-      const first = await startAgent(mode.keep ? [...args, '--keep-attached'] : args);
+      const firstArgs = mode.firstMain ? args.filter((a, i) => a !== '--redis-export-interval' && args[i - 1] !== '--redis-export-interval') : args;
+      const first = await startAgent(mode.keep ? [...firstArgs, '--keep-attached'] : firstArgs, mode.firstMain);
       await waitReady(first);
       const port = sport++;
       const sender = pair.spawn(process.execPath, [TRAFFIC, 'udp-paced', pair.hostV4, String(SINK_PORT), String(RATE), String(SECONDS), '100', String(port)]);
@@ -127,6 +173,7 @@ try {
   pair.destroy();
   await destroyRedis(redis);
   removePins(PIN_PATH);
+  removeEarlier();
 }
 
 const rows = [...results].map(
@@ -140,7 +187,8 @@ Command: \`npm run bench -- restart ${rounds}\` (bench/restart/restart.ts). ${ma
 The built agent with \`--redis --redis-export-interval 200ms\` (= the poll; one row with the default 10 s) on a veth pair, ${RATE} UDP datagrams/s for ${SECONDS} s from the namespace; at ${SECONDS / 3} s the
 agent gets the signal, and once it has exited a new agent starts. Lost = datagrams sent − datagrams in the node's Redis stream,
 one figure per round. The baseline is a restart without the pinned state (stop detaches, start attaches again): what every
-restart lost before. Target: 0 lost.
+restart lost before. The upgrade row starts an earlier build first (commit ${UPGRADE_FROM}, built in a worktree: its pinned flow maps have
+the 40-byte value of before attribution, which this build sets aside and drains). Target: 0 lost.
 
 | restart | datagrams lost per round (of ${RATE * SECONDS}) | signal → new agent's /readyz, median (range) |
 |---|---|---|
