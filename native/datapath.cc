@@ -137,6 +137,8 @@ Datapath::Datapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Datapath>(
                "(their undrained counts are lost), then start again";
     flowscope_bpf__destroy(skel_);
     skel_ = nullptr;
+    previous_maps_.Release();
+    if (pins_.is_open()) previous_maps_.Restore(pins_);
     pins_.Release();
     throw ToJsError(env, e);
   }
@@ -207,6 +209,8 @@ void Datapath::PreparePins(Napi::Env env, const std::string& dir) {
     if (err) {
       flowscope_bpf__destroy(skel_);
       skel_ = nullptr;
+      previous_maps_.Release();
+      previous_maps_.Restore(pins_);
       pins_.Release();
       ThrowSys(env, err, "bpf_map__set_pin_path", path);
     }
@@ -235,6 +239,8 @@ void Datapath::AdoptPinned() {
       int fd = bpf_obj_get(path.c_str());
       if (fd < 0) {
         adopt_problems_.push_back(where + ": cannot open pinned link (" + std::string(strerror(errno)) + ")");
+        // Whatever it runs may still count into an earlier version's maps.
+        earlier_programs_++;
         continue;
       }
       SysError e = AdoptLink(fd, p.ifindex, p.hook, new_prog, a.get());
@@ -267,7 +273,11 @@ void Datapath::AdoptPinned() {
     SysError e = AdoptClsact(pinned_prog, p.ifindex, p.hook, p.created_qdisc, new_prog, a.get());
     close(pinned_prog);
     if (e.failed()) {
-      if (e.err != ENOENT) adopt_problems_.push_back(where + ": " + ToJsErrorText(e));
+      if (e.err != ENOENT) {
+        adopt_problems_.push_back(where + ": " + ToJsErrorText(e));
+        // The filter may still run the earlier program and count into its maps.
+        earlier_programs_++;
+      }
       PinDir::Unpin(path);
       continue;
     }

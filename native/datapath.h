@@ -38,7 +38,9 @@ class Datapath : public Napi::ObjectWrap<Datapath> {
   Fault& fault() { return fault_; }
   // An earlier version's flow maps, set aside at start (previous_maps.h).
   PreviousFlowMaps& previous_flow_maps() { return previous_maps_; }
-  // Adopted attachments still running the program they had (not swapped for ours).
+  // Adopted attachments still running the program they had (not swapped for
+  // ours), and pinned ones that could not be taken over and may still run it:
+  // while there are any, an earlier version's set-aside maps stay pinned.
   int earlier_programs_attached() const { return earlier_programs_.load(); }
 
  private:

@@ -32,39 +32,73 @@ static SysError Fail(int err, const std::string& call, const std::string& path, 
 
 PreviousFlowMaps::~PreviousFlowMaps() { Release(); }
 
+static bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+static SysError UnpinOuter(const PinDir& pins) {
+  std::string path = pins.MapPath("flow_gens");
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Fail(-errno, "unlink", path);
+  return SysError{};
+}
+
 SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
   Release();
-  bool moved = false;
+  std::string current[FLOW_GENERATIONS], aside[FLOW_GENERATIONS];
+  bool earlier[FLOW_GENERATIONS] = {};
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
-    std::string current = pins.MapPath(kFlowMapNames[gen]);
-    std::string aside = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
-    int fd = bpf_obj_get(current.c_str());
+    current[gen] = pins.MapPath(kFlowMapNames[gen]);
+    aside[gen] = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
+    moved_now_[gen] = false;
+    int fd = bpf_obj_get(current[gen].c_str());
     if (fd < 0) continue;
     bpf_map_info info;
-    bool earlier = MapInfo(fd, &info) && IsReadableEarlierFlowLayout(info);
-    close(fd);
     // A map that fits is reused by libbpf; one that neither fits nor reads
     // as an earlier layout makes the load fail with its own hint.
-    if (!earlier) continue;
-    if (access(aside.c_str(), F_OK) == 0)
-      return Fail(EEXIST, "rename", current,
+    earlier[gen] = MapInfo(fd, &info) && IsReadableEarlierFlowLayout(info);
+    close(fd);
+  }
+  // Checked for both generations before anything moves.
+  for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+    if (earlier[gen] && Exists(aside[gen]))
+      return Fail(EEXIST, "rename", current[gen],
                   "flow maps of two earlier versions are pinned (an upgrade before the last one was drained); "
                   "`flowscope detach` removes them (their undrained counts are lost), then start again");
-    if (rename(current.c_str(), aside.c_str()) != 0) return Fail(-errno, "rename", current);
-    moved = true;
   }
   // The outer map's inner template has the earlier value size: the new
-  // programs need a new one. The earlier programs keep theirs by reference.
-  if (moved) PinDir::Unpin(pins.MapPath("flow_gens"));
+  // programs need a new one (the earlier programs keep theirs by reference).
+  // Unpinned first, and again below whenever a flow map is missing, so that
+  // a start killed half-way never leaves an outer map of the earlier layout
+  // for the next one to reuse.
+  if (earlier[0] || earlier[1]) {
+    SysError e = UnpinOuter(pins);
+    if (e.failed()) return e;
+  }
+  for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+    if (!earlier[gen]) continue;
+    if (rename(current[gen].c_str(), aside[gen].c_str()) != 0) {
+      SysError e = Fail(-errno, "rename", current[gen]);
+      Restore(pins);
+      return e;
+    }
+    moved_now_[gen] = true;
+  }
+  if (!Exists(current[0]) || !Exists(current[1])) {
+    SysError e = UnpinOuter(pins);
+    if (e.failed()) {
+      Restore(pins);
+      return e;
+    }
+  }
 
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
     PreviousFlowMap& m = maps_[gen];
-    m.path = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
+    m.path = aside[gen];
     int fd = bpf_obj_get(m.path.c_str());
     if (fd < 0) continue;
     bpf_map_info info;
     if (!MapInfo(fd, &info) || !IsReadableEarlierFlowLayout(info)) {
       close(fd);
+      Release();
+      Restore(pins);
       return Fail(EINVAL, "bpf_obj_get_info_by_fd", m.path,
                   "a set-aside flow map this version cannot read; `flowscope detach` removes it, then start again");
     }
@@ -74,6 +108,15 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
     value_size_found_ = info.value_size;
   }
   return SysError{};
+}
+
+void PreviousFlowMaps::Restore(const PinDir& pins) {
+  for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
+    if (!moved_now_[gen]) continue;
+    std::string aside = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
+    rename(aside.c_str(), pins.MapPath(kFlowMapNames[gen]).c_str());
+    moved_now_[gen] = false;
+  }
 }
 
 void PreviousFlowMaps::Remove(uint32_t gen) {

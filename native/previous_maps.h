@@ -50,6 +50,9 @@ class PreviousFlowMaps {
 
   // The set-aside map of a generation (closed: none).
   PreviousFlowMap& of(uint32_t gen) { return maps_[gen & 1]; }
+  // After a failed load: puts back the maps this start moved aside, so that
+  // the earlier version (a rollback) finds its maps where it left them.
+  void Restore(const PinDir& pins);
   // Unpins and closes a generation's map: its counts were all drained.
   void Remove(uint32_t gen);
   // Closes the fds and keeps the pins (the next agent drains what is left).
@@ -61,6 +64,7 @@ class PreviousFlowMaps {
 
  private:
   PreviousFlowMap maps_[FLOW_GENERATIONS];
+  bool moved_now_[FLOW_GENERATIONS] = {};
   uint32_t value_size_found_ = 0;
 };
 
