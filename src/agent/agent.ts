@@ -151,7 +151,17 @@ export class Agent implements FlowQueryService, TopQueryService, StatusService {
    * and counting for the next agent.
    */
   async close(options: CloseOptions = {}): Promise<void> {
-    await this.collector.stop();
+    if (options.keepAttached) {
+      await this.collector.stop();
+    } else {
+      // A stop that detaches ends the counting first: then the last drain holds every frame the
+      // hooks counted, none is left between its flip and the detach. A second drain closes the
+      // other generation, where a partial drain or an earlier version's set-aside map
+      // (operations.md) may still hold counts; empty otherwise.
+      for (const a of this.source.attachments()) await this.detach(a.iface).catch(() => undefined);
+      await this.collector.stop();
+      await this.collector.pollOnce(true).catch(() => undefined);
+    }
     for (const sink of this.sinks) await sink.close().catch(() => undefined);
     this.collector.confirmExported();
     await this.source.close(options);
