@@ -92,8 +92,17 @@ interface InterfaceState {
   pollsLeft?: number;
 }
 
+/** Names of interfaces that left the accounting, kept for the records that still name them (pod churn: bounded). */
+export const PAST_NAMES_MAX = 16_384;
+
 export class InterfaceAccounting {
   private readonly byIndex = new Map<number, InterfaceState>();
+  /**
+   * The last name of each interface that left the accounting: records of a
+   * detached interface are still named after it (the store answers for them
+   * long after, and the Redis sink names a window's flows when it closes).
+   */
+  private readonly pastNames = new Map<number, string>();
 
   /** @param rateWindowMs span of the rates: the polls of about this long */
   constructor(private readonly rateWindowMs = 5000) {}
@@ -106,11 +115,22 @@ export class InterfaceAccounting {
       known.hook = a.mode;
       return;
     }
+    if (known) this.forget(known);
+    this.pastNames.delete(a.ifindex);
     this.byIndex.set(a.ifindex, { iface: a.iface, ifindex: a.ifindex, hook: a.mode, rx: new DirectionTotals(), tx: new DirectionTotals() });
   }
 
   detach(ifindex: number): void {
-    this.byIndex.delete(ifindex);
+    const state = this.byIndex.get(ifindex);
+    if (state) this.forget(state);
+  }
+
+  private forget(state: InterfaceState): void {
+    this.byIndex.delete(state.ifindex);
+    if (state.hook === 'unknown') return;
+    this.pastNames.delete(state.ifindex);
+    this.pastNames.set(state.ifindex, state.iface);
+    if (this.pastNames.size > PAST_NAMES_MAX) this.pastNames.delete(this.pastNames.keys().next().value!);
   }
 
   /**
@@ -131,7 +151,7 @@ export class InterfaceAccounting {
       let state = this.byIndex.get(d.ifindex);
       if (!state) {
         // Counted by the kernel for an interface we did not attach (it was renamed, or detached mid-drain).
-        state = { iface: `if${d.ifindex}`, ifindex: d.ifindex, hook: 'unknown', rx: new DirectionTotals(), tx: new DirectionTotals() };
+        state = { iface: this.name(d.ifindex), ifindex: d.ifindex, hook: 'unknown', rx: new DirectionTotals(), tx: new DirectionTotals() };
         this.byIndex.set(d.ifindex, state);
       }
       this.side(state, d.direction).add(d);
@@ -139,7 +159,7 @@ export class InterfaceAccounting {
     for (const s of this.byIndex.values()) {
       s.rx.sample(atMs, this.rateWindowMs);
       s.tx.sample(atMs, this.rateWindowMs);
-      if (s.pollsLeft !== undefined && --s.pollsLeft <= 0) this.byIndex.delete(s.ifindex);
+      if (s.pollsLeft !== undefined && --s.pollsLeft <= 0) this.forget(s);
     }
   }
 
@@ -157,7 +177,7 @@ export class InterfaceAccounting {
   }
 
   name(ifindex: number): string {
-    return this.byIndex.get(ifindex)?.iface ?? `if${ifindex}`;
+    return this.byIndex.get(ifindex)?.iface ?? this.pastNames.get(ifindex) ?? `if${ifindex}`;
   }
 
   report(): InterfaceReport[] {
