@@ -12,8 +12,15 @@
  * drain() call (the walk plus the generation flip, which waits one RCU grace
  * period: latency, not CPU), and drain() plus reading every field of every
  * flow in TypeScript (what the service does with a drain).
+ *
+ * The baselines run as processes of their own, started by a runner process
+ * (process-runner.mjs) that this one starts before it allocates any buffer:
+ * a fork of this process (execFileSync) would leave every page of the drain
+ * buffers copy-on-write, and the next drain would pay a write fault per page
+ * (measured: twice the walk's time at 1M flows). The agent never forks.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { KernelFlowSource } from '../../src/datapath/flow-source.js';
@@ -53,8 +60,34 @@ export interface DrainRow {
   drainAndReadNs: number;
 }
 
+/** The runner process: runs a command and answers with its time (and output when asked). */
+function startRunner(): { run(file: string, args: string[], keepStdout?: boolean): Promise<{ ns: number; stdout: string }>; close(): void } {
+  const child = spawn(process.execPath, [path.join(here, 'process-runner.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const answers = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    async run(file, args, keepStdout = false) {
+      child.stdin!.write(JSON.stringify({ file, args, keepStdout }) + '\n');
+      const { value, done } = await answers.next();
+      if (done) throw new Error('the runner process ended');
+      const answer = JSON.parse(value as string) as { ns: number; stdout: string; error?: string };
+      if (answer.error) throw new Error(`${file}: ${answer.error}`);
+      return answer;
+    },
+    close: () => child.stdin!.end(),
+  };
+}
+
 export async function benchDrain(sizes = SIZES): Promise<DrainRow[]> {
   buildBaseline();
+  const runner = startRunner();
+  try {
+    return await benchDrainWith(runner, sizes);
+  } finally {
+    runner.close();
+  }
+}
+
+async function benchDrainWith(runner: ReturnType<typeof startRunner>, sizes: number[]): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
   for (const n of sizes) {
     const source = new KernelFlowSource({ flowMapEntries: n, benchFlowSpread: n });
@@ -76,14 +109,12 @@ export async function benchDrain(sizes = SIZES): Promise<DrainRow[]> {
       }
       for (let round = 0; round < ROUNDS; round++) {
         await fill();
-        const bare = JSON.parse(execFileSync(BASELINE_BIN, [String(activeMapId())], { encoding: 'utf8' })) as { entries: number; ns: number };
+        const bare = JSON.parse((await runner.run(BASELINE_BIN, [String(activeMapId())], true)).stdout) as { entries: number; ns: number };
         if (bare.entries !== n) throw new Error(`baseline drained ${bare.entries} flows, expected ${n}`);
         r.bareC.push(bare.ns);
 
         await fill();
-        const t0 = process.hrtime.bigint();
-        execFileSync('bpftool', ['map', 'dump', 'id', String(activeMapId())], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
-        r.bpftool.push(Number(process.hrtime.bigint() - t0));
+        r.bpftool.push((await runner.run('bpftool', ['map', 'dump', 'id', String(activeMapId())])).ns);
 
         // the map is still full: bpftool only read it
         const raw0 = process.hrtime.bigint();
