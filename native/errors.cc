@@ -6,6 +6,15 @@
 
 namespace flowscope {
 
+SysError SysErrorOf(int err, const std::string& call, const std::string& context, const std::string& hint) {
+  SysError e;
+  e.err = err < 0 ? -err : err;
+  e.call = call;
+  e.context = context;
+  e.hint = hint;
+  return e;
+}
+
 static const char* ErrnoName(int err) {
   switch (err) {
     case EPERM: return "EPERM";

@@ -18,6 +18,9 @@ struct SysError {
   bool failed() const { return err != 0; }
 };
 
+// A SysError for err (an errno, either sign) from `call` on `context`.
+SysError SysErrorOf(int err, const std::string& call, const std::string& context, const std::string& hint = "");
+
 // A hint for an errno that is common in this addon's calls.
 std::string HintFor(int err, const std::string& call);
 

@@ -27,15 +27,6 @@ using Bss = std::remove_pointer_t<decltype(flowscope_bpf::bss)>;
 
 static const char* kSubdirs[] = {"maps", "links", "filters"};
 
-static SysError Fail(int err, const std::string& call, const std::string& path, const std::string& hint = "") {
-  SysError e;
-  e.err = err < 0 ? -err : err;
-  e.call = call;
-  e.context = path;
-  e.hint = hint;
-  return e;
-}
-
 PinDir::~PinDir() { Release(); }
 
 static int MakeDirs(const std::string& path) {
@@ -52,21 +43,21 @@ SysError PinDir::Open(const std::string& dir) {
   const std::string hint = "mount bpffs (`mount -t bpf bpf /sys/fs/bpf`; in Kubernetes a hostPath volume of /sys/fs/bpf) "
                            "and give an absolute --pin-path under it";
   int err = MakeDirs(dir);
-  if (err) return Fail(err, "mkdir", dir, err == -EROFS || err == -EACCES || err == -EPERM ? hint : "");
+  if (err) return SysErrorOf(err, "mkdir", dir, err == -EROFS || err == -EACCES || err == -EPERM ? hint : "");
   for (const char* sub : kSubdirs) {
     std::string p = dir + "/" + sub;
-    if (mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return Fail(-errno, "mkdir", p, hint);
+    if (mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return SysErrorOf(-errno, "mkdir", p, hint);
   }
   struct statfs fs;
-  if (statfs(dir.c_str(), &fs) != 0) return Fail(-errno, "statfs", dir);
-  if (static_cast<unsigned long>(fs.f_type) != BPF_FS_MAGIC) return Fail(ENOTSUP, "statfs (not bpffs)", dir, hint);
+  if (statfs(dir.c_str(), &fs) != 0) return SysErrorOf(-errno, "statfs", dir);
+  if (static_cast<unsigned long>(fs.f_type) != BPF_FS_MAGIC) return SysErrorOf(ENOTSUP, "statfs (not bpffs)", dir, hint);
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Fail(-errno, "open", dir);
+  if (fd < 0) return SysErrorOf(-errno, "open", dir);
   // The lock dies with the process, so a SIGKILLed agent never blocks the next one.
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     close(fd);
-    return Fail(e, "flock", dir);
+    return SysErrorOf(e, "flock", dir);
   }
   dir_ = dir;
   lock_fd_ = fd;
@@ -130,7 +121,7 @@ std::vector<PinnedAttachment> PinDir::List() const {
 SysError PinDir::Pin(int fd, const std::string& path) const {
   Unpin(path);
   int err = bpf_obj_pin(fd, path.c_str());
-  if (err) return Fail(err, "bpf_obj_pin", path);
+  if (err) return SysErrorOf(err, "bpf_obj_pin", path);
   return SysError{};
 }
 
@@ -142,11 +133,11 @@ SysError PinDir::RemoveAll() {
     std::string p = dir_ + "/" + sub;
     for (const std::string& name : ListDir(p)) {
       std::string f = p + "/" + name;
-      if (unlink(f.c_str()) != 0 && errno != ENOENT && !first.failed()) first = Fail(-errno, "unlink", f);
+      if (unlink(f.c_str()) != 0 && errno != ENOENT && !first.failed()) first = SysErrorOf(-errno, "unlink", f);
     }
-    if (rmdir(p.c_str()) != 0 && errno != ENOENT && !first.failed()) first = Fail(-errno, "rmdir", p);
+    if (rmdir(p.c_str()) != 0 && errno != ENOENT && !first.failed()) first = SysErrorOf(-errno, "rmdir", p);
   }
-  if (rmdir(dir_.c_str()) != 0 && errno != ENOENT && !first.failed()) first = Fail(-errno, "rmdir", dir_);
+  if (rmdir(dir_.c_str()) != 0 && errno != ENOENT && !first.failed()) first = SysErrorOf(-errno, "rmdir", dir_);
   // The parent (e.g. /sys/fs/bpf/flowscope) goes too once no node uses it.
   size_t slash = dir_.find_last_of('/');
   if (slash != std::string::npos && slash > 0) rmdir(dir_.substr(0, slash).c_str());

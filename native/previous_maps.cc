@@ -21,22 +21,13 @@ static bool MapInfo(int fd, bpf_map_info* info) {
   return bpf_obj_get_info_by_fd(fd, info, &len) == 0;
 }
 
-static SysError Fail(int err, const std::string& call, const std::string& path, const std::string& hint = "") {
-  SysError e;
-  e.err = err < 0 ? -err : err;
-  e.call = call;
-  e.context = path;
-  e.hint = hint;
-  return e;
-}
-
 PreviousFlowMaps::~PreviousFlowMaps() { Release(); }
 
 static bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 static SysError UnpinOuter(const PinDir& pins) {
   std::string path = pins.MapPath("flow_gens");
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Fail(-errno, "unlink", path);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return SysErrorOf(-errno, "unlink", path);
   return SysError{};
 }
 
@@ -59,7 +50,7 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
   // Checked for both generations before anything moves.
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
     if (earlier[gen] && Exists(aside[gen]))
-      return Fail(EEXIST, "rename", current[gen],
+      return SysErrorOf(EEXIST, "rename", current[gen],
                   "flow maps of two earlier versions are pinned (an upgrade before the last one was drained); "
                   "`flowscope detach` removes them (their undrained counts are lost), then start again");
   }
@@ -75,7 +66,7 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
     if (!earlier[gen]) continue;
     if (rename(current[gen].c_str(), aside[gen].c_str()) != 0) {
-      SysError e = Fail(-errno, "rename", current[gen]);
+      SysError e = SysErrorOf(-errno, "rename", current[gen]);
       Restore(pins);
       return e;
     }
@@ -99,7 +90,7 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
       close(fd);
       Release();
       Restore(pins);
-      return Fail(EINVAL, "bpf_obj_get_info_by_fd", m.path,
+      return SysErrorOf(EINVAL, "bpf_obj_get_info_by_fd", m.path,
                   "a set-aside flow map this version cannot read; `flowscope detach` removes it, then start again");
     }
     m.fd = fd;
