@@ -87,6 +87,16 @@ function earlierIn(d: DrainResult): Map<string, { packets: number; bytes: number
   return out;
 }
 
+type EarlierCounts = ReturnType<typeof earlierIn>;
+
+/** Adds a drain's earlier flows to those seen so far; none may come twice. */
+function addOnce(seen: EarlierCounts, found: EarlierCounts): void {
+  for (const [k, v] of found) {
+    expect(seen.has(k), `${k} drained twice`).toBe(false);
+    seen.set(k, v);
+  }
+}
+
 function hostIfindex(pair: VethPair): number {
   return Number(readFileSync(`/sys/class/net/${pair.hostIf}/ifindex`, 'utf8'));
 }
@@ -138,17 +148,14 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
       pair.exec(process.execPath, [TRAFFIC, 'udp', pair.hostV4, String(SINK_PORT), '40', '100', '41877']);
       await new Promise((r) => setTimeout(r, 100));
 
-      const seen = new Map<string, { packets: number; bytes: number; cgroupId: number }>();
+      const seen: EarlierCounts = new Map();
       let rx = 0;
       let udp = 0;
       const drains: DrainResult[] = [];
       for (let i = 0; i < 3; i++) {
         const d = await source.drain();
         drains.push(d);
-        for (const [k, v] of earlierIn(d)) {
-          expect(seen.has(k), `${k} drained twice`).toBe(false);
-          seen.set(k, v);
-        }
+        addOnce(seen, earlierIn(d));
         rx += ingressPackets(d, ifindex);
         udp += udpPackets(d, pair, 41_877);
       }
@@ -181,17 +188,14 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
     // 16 slots per drain: the earlier generation-0 map needs three drains of generation 0.
     const source = new KernelFlowSource({ flowMapEntries: 16, pinDir: dir, drainBatch: 4 });
     try {
-      const seen = new Map<string, number>();
+      const seen: EarlierCounts = new Map();
       for (let i = 0; i < 8; i++) {
         const d = await source.drain();
         expect(d.flows.count).toBeLessThanOrEqual(16);
-        for (const [k, v] of earlierIn(d)) {
-          expect(seen.has(k), `${k} drained twice`).toBe(false);
-          seen.set(k, v.packets);
-        }
+        addOnce(seen, earlierIn(d));
       }
       expect(seen.size).toBe(40);
-      expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(gens[0].reduce((n, f) => n + f.packets * cpus, 0));
+      expect([...seen.values()].reduce((n, v) => n + v.packets, 0)).toBe(gens[0].reduce((n, f) => n + f.packets * cpus, 0));
       expect(source.stats().pinned?.previousLayout).toMatchObject({ flowsDrained: 40, mapsLeft: 0 });
     } finally {
       await source.close();
@@ -222,21 +226,16 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
     const gens = [earlierFlows(0, 2), earlierFlows(1, 4)];
     pinEarlierMaps(dir, 64, ifindex, gens);
     const first = new KernelFlowSource({ flowMapEntries: 64, pinDir: dir });
-    const seen = new Map<string, number>();
+    const seen: EarlierCounts = new Map();
     // One drain (generation 0), then a keep-attached stop: generation 1's earlier map is still pinned.
-    for (const [k, v] of earlierIn(await first.drain())) seen.set(k, v.packets);
+    addOnce(seen, earlierIn(await first.drain()));
     await first.close({ keepAttached: true });
     expect(readdirSync(path.join(dir, 'maps')).filter((n) => n.startsWith('previous-'))).toEqual(['previous-flows_gen1']);
 
     const second = new KernelFlowSource({ flowMapEntries: 64, pinDir: dir });
     try {
       expect(second.stats().pinned).toMatchObject({ adopted: true, previousLayout: { valueBytes: EARLIER_VALUE_BYTES, mapsLeft: 1 } });
-      for (let i = 0; i < 2; i++) {
-        for (const [k, v] of earlierIn(await second.drain())) {
-          expect(seen.has(k), `${k} drained twice`).toBe(false);
-          seen.set(k, v.packets);
-        }
-      }
+      for (let i = 0; i < 2; i++) addOnce(seen, earlierIn(await second.drain()));
       expect(seen.size).toBe(6);
       expect(second.stats().pinned?.previousLayout?.mapsLeft).toBe(0);
     } finally {
