@@ -10,6 +10,9 @@ namespace flowscope {
 
 static const char* kFlowMapNames[FLOW_GENERATIONS] = {"flows_gen0", "flows_gen1"};
 
+static std::string CurrentPath(const PinDir& pins, uint32_t gen) { return pins.MapPath(kFlowMapNames[gen]); }
+static std::string AsidePath(const PinDir& pins, uint32_t gen) { return pins.MapPath(std::string("previous-") + kFlowMapNames[gen]); }
+
 bool IsReadableEarlierFlowLayout(const bpf_map_info& info) {
   return info.type == BPF_MAP_TYPE_PERCPU_HASH && info.key_size == sizeof(flow_key) &&
          info.value_size < sizeof(flow_value) && info.value_size >= offsetof(flow_value, tcp_flags) + sizeof(__u16);
@@ -36,8 +39,8 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
   std::string current[FLOW_GENERATIONS], aside[FLOW_GENERATIONS];
   bool earlier[FLOW_GENERATIONS] = {};
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
-    current[gen] = pins.MapPath(kFlowMapNames[gen]);
-    aside[gen] = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
+    current[gen] = CurrentPath(pins, gen);
+    aside[gen] = AsidePath(pins, gen);
     moved_now_[gen] = false;
     int fd = bpf_obj_get(current[gen].c_str());
     if (fd < 0) continue;
@@ -104,8 +107,7 @@ SysError PreviousFlowMaps::SetAside(const PinDir& pins) {
 void PreviousFlowMaps::Restore(const PinDir& pins) {
   for (uint32_t gen = 0; gen < FLOW_GENERATIONS; gen++) {
     if (!moved_now_[gen]) continue;
-    std::string aside = pins.MapPath(std::string("previous-") + kFlowMapNames[gen]);
-    rename(aside.c_str(), pins.MapPath(kFlowMapNames[gen]).c_str());
+    rename(AsidePath(pins, gen).c_str(), CurrentPath(pins, gen).c_str());
     moved_now_[gen] = false;
   }
 }

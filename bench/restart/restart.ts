@@ -139,9 +139,9 @@ try {
       const node = `bench-${r}-${sport}`;
       // The Redis export interval at the poll: a kill -9 then loses at most one poll's records (see operations.md).
       // A SIGTERM writes the open interval, so the default is measured with it too.
-      const exportArgs = mode.exportInterval ? ['--redis-export-interval', mode.exportInterval] : [];
-      const args = ['--iface', pair.hostIf, '--node', node, '--redis', redis.url, '--poll-interval', '200ms', ...exportArgs, '--pin-path', PIN_PATH];
-      const firstArgs = mode.firstMain ? args.filter((a, i) => a !== '--redis-export-interval' && args[i - 1] !== '--redis-export-interval') : args;
+      const base = ['--iface', pair.hostIf, '--node', node, '--redis', redis.url, '--poll-interval', '200ms', '--pin-path', PIN_PATH];
+      const args = mode.exportInterval ? [...base, '--redis-export-interval', mode.exportInterval] : base;
+      const firstArgs = mode.firstMain ? base : args;
       const first = await startAgent(mode.keep ? [...firstArgs, '--keep-attached'] : firstArgs, mode.firstMain);
       await waitReady(first);
       const port = sport++;

@@ -116,10 +116,13 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
   let sink: ChildProcess | undefined;
   const pinPaths: string[] = [];
   const cpus = possibleCpus();
-  const pinDir = () => {
+  /** A node directory of its own holding the earlier version's flow maps with these flows. */
+  const pinEarlierState = (entries: number, gens: EarlierFlow[][]): string => {
     const p = uniquePinPath();
     pinPaths.push(p);
-    return path.join(p, 'node-u');
+    const dir = path.join(p, 'node-u');
+    pinEarlierMaps(dir, entries, hostIfindex(pair), gens);
+    return dir;
   };
 
   beforeAll(async () => {
@@ -134,10 +137,9 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
   });
 
   it('sets the earlier maps aside, drains each with its generation exactly once, counts new traffic, then removes them', async () => {
-    const dir = pinDir();
     const ifindex = hostIfindex(pair);
     const gens = [earlierFlows(0, 3), earlierFlows(1, 2)];
-    pinEarlierMaps(dir, 256, ifindex, gens);
+    const dir = pinEarlierState(256, gens);
 
     const before = kernelCounters(pair.hostIf);
     const source = new KernelFlowSource({ flowMapEntries: 256, pinDir: dir });
@@ -181,10 +183,8 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
   });
 
   it('an earlier map with more flows than the new one holds drains over several polls, each flow once', async () => {
-    const dir = pinDir();
-    const ifindex = hostIfindex(pair);
     const gens = [earlierFlows(0, 40), earlierFlows(1, 0)];
-    pinEarlierMaps(dir, 64, ifindex, gens);
+    const dir = pinEarlierState(64, gens);
     // 16 slots per drain: the earlier generation-0 map needs three drains of generation 0.
     const source = new KernelFlowSource({ flowMapEntries: 16, pinDir: dir, drainBatch: 4 });
     try {
@@ -203,10 +203,8 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
   });
 
   it('a start killed after moving the maps aside but before unpinning the earlier outer map: the next start makes a new one', async () => {
-    const dir = pinDir();
-    const ifindex = hostIfindex(pair);
     const gens = [earlierFlows(0, 2), earlierFlows(1, 2)];
-    pinEarlierMaps(dir, 64, ifindex, gens);
+    const dir = pinEarlierState(64, gens);
     for (const gen of [0, 1]) execFileSync('mv', [path.join(dir, 'maps', `flows_gen${gen}`), path.join(dir, 'maps', `previous-flows_gen${gen}`)]);
     const source = new KernelFlowSource({ flowMapEntries: 64, pinDir: dir });
     try {
@@ -221,10 +219,8 @@ describe.skipIf(skip)('an upgrade that changes the flow value layout', () => {
   });
 
   it('what a stop leaves undrained stays set aside for the next start', async () => {
-    const dir = pinDir();
-    const ifindex = hostIfindex(pair);
     const gens = [earlierFlows(0, 2), earlierFlows(1, 4)];
-    pinEarlierMaps(dir, 64, ifindex, gens);
+    const dir = pinEarlierState(64, gens);
     const first = new KernelFlowSource({ flowMapEntries: 64, pinDir: dir });
     const seen: EarlierCounts = new Map();
     // One drain (generation 0), then a keep-attached stop: generation 1's earlier map is still pinned.
